@@ -1,0 +1,1 @@
+"""grocer: a reproducible DVC pipeline for image-classification competitions."""

@@ -1,0 +1,98 @@
+"""Duplicate groups in tiers: identical file bytes, identical decoded pixels, and
+perceptual-hash neighbours within a Hamming radius, merged with union-find.
+
+Tools like imagededup or fastdup stop at pairs; here pairs become groups, each group
+gets one deterministic keeper, and a group that spans two labels is flagged as such,
+since the same photo under two labels is a labelling error, not a harmless copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from grocer.images import hamming
+
+
+class UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = np.arange(n)
+
+    def find(self, i: int) -> int:
+        root = i
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[i] != root:  # path compression
+            self.parent[i], i = root, self.parent[i]
+        return int(root)
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)  # smallest index is the root: deterministic
+
+
+def exact_pairs(keys: pd.Series) -> list[tuple[int, int]]:
+    """Pairs (first, other) of positions sharing a non-empty key."""
+    pairs = []
+    valid = keys[keys != ""]
+    for positions in valid.groupby(valid).indices.values():
+        pairs.extend((int(positions[0]), int(p)) for p in positions[1:])
+    return pairs
+
+
+def near_pairs(hashes: np.ndarray, radius: int, block: int = 512) -> list[tuple[int, int]]:
+    """Pairs i < j whose 64-bit perceptual hashes differ in at most `radius` bits."""
+    pairs = []
+    for start in range(0, len(hashes), block):
+        chunk = hashes[start:start + block]
+        dist = hamming(chunk[:, None], hashes[None, :])
+        rows, cols = np.nonzero(dist <= radius)
+        keep = cols > rows + start
+        pairs.extend(zip((rows[keep] + start).tolist(), cols[keep].tolist()))
+    return pairs
+
+
+def duplicate_groups(frame: pd.DataFrame, radius: int) -> pd.DataFrame:
+    """Group readable images by duplicate tiers.
+
+    Args:
+        frame: readable train rows with image_id, label, file_sha256, pixel_sha256, phash, width, height.
+        radius: Hamming radius of the perceptual-hash tier.
+
+    Returns:
+        One row per input row (same order): dup_group (group root position, -1 when alone),
+        exact (bool: an exact byte/pixel copy of another member), keeper (bool: the member kept),
+        cross_label (bool: the group holds more than one label).
+    """
+    n = len(frame)
+    exact_union, any_union = UnionFind(n), UnionFind(n)
+    for a, b in exact_pairs(frame["file_sha256"].reset_index(drop=True)) + exact_pairs(
+        frame["pixel_sha256"].reset_index(drop=True)
+    ):
+        exact_union.union(a, b)
+        any_union.union(a, b)
+    for a, b in near_pairs(frame["phash"].to_numpy(np.int64), radius):
+        any_union.union(a, b)
+
+    groups = np.array([any_union.find(i) for i in range(n)])
+    exact_roots = np.array([exact_union.find(i) for i in range(n)])
+    sizes = pd.Series(groups).value_counts()
+    exact_sizes = pd.Series(exact_roots).value_counts()
+
+    labels = frame["label"].to_numpy()
+    area = (frame["width"] * frame["height"]).to_numpy()
+    ids = frame["image_id"].to_numpy()
+    result = pd.DataFrame({
+        "dup_group": np.where(sizes.reindex(groups).to_numpy() > 1, groups, -1),
+        "exact": exact_sizes.reindex(exact_roots).to_numpy() > 1,
+        "keeper": True,
+        "cross_label": False,
+    })
+    for root in sizes[sizes > 1].index:
+        members = np.flatnonzero(groups == root)
+        result.loc[members, "cross_label"] = len(set(labels[members])) > 1
+        # keeper: the largest image, ties broken by id, so reruns and reorderings agree
+        order = sorted(members, key=lambda m: (-area[m], ids[m]))
+        result.loc[order[1:], "keeper"] = False
+    return result

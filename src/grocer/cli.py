@@ -1,0 +1,76 @@
+"""`grocer <command>`: the one entry point. Thin: parse args, load params, call a stage.
+
+Every `cmd:` in dvc.yaml is a `grocer` command; each stage module has one
+`run(params, **options)`. Modules are imported only when their command runs, so
+`grocer sample` does not pay for importing torch. A GrocerError (bad params, bad
+data) becomes one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass, field
+
+from grocer import params as params_module
+from grocer.errors import GrocerError
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    type: type
+    help: str
+    required: bool = True
+    default: object = None
+
+
+@dataclass(frozen=True)
+class Command:
+    module: str
+    help: str
+    options: tuple[Option, ...] = field(default_factory=tuple)
+
+
+MODEL = Option("--model", str, "zoo key of the model (one of run.models)")
+FOLD = Option("--fold", int, "fold index (one of run.folds)")
+
+# The DVC stage that applies review journals is `apply-review`; `review` is the web page.
+COMMANDS: dict[str, Command] = {
+    "sample": Command("grocer.stages.sample", "write the embedded demo dataset to data/sample"),
+    "ingest": Command("grocer.stages.ingest", "validate the data contract and measure every image"),
+    "clean": Command("grocer.stages.clean", "rule-based drop/quarantine decisions, both variants"),
+    "apply-review": Command("grocer.stages.review", "replay review journals onto the chosen clean variant"),
+    "folds": Command("grocer.stages.folds", "seeded cross-validation folds"),
+    "cache": Command("grocer.stages.cache", "decode and resize every image once into uint8 arrays"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grocer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, command in COMMANDS.items():
+        stage_parser = sub.add_parser(name, help=command.help)
+        for option in command.options:
+            stage_parser.add_argument(
+                option.flag, type=option.type, help=option.help, required=option.required, default=option.default
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(_parser().parse_args(argv))
+    name = args.pop("command")
+    try:
+        params = params_module.load()
+        stage = importlib.import_module(COMMANDS[name].module)
+        stage.run(params, **args)
+    except GrocerError as exc:
+        print(f"grocer {name}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The data contract: reading the competition tables and resolving image files.
+
+Layout of `data.dir`:
+
+    train.csv               <id_col>,<label_col>[,<group_col>]
+    train/<label>/<file>    or train/<file>
+    test.csv                <id_col>
+    test_images/<file>
+    sample_submission.csv   <id_col>,<label_col>
+
+Resolution rule: an image id is a file name, with or without its extension. A train
+id resolves to `train/<label>/<id>` if that exists, else `train/<id>`; when the id has
+no extension, the first of IMAGE_EXTENSIONS that exists is taken. Test ids resolve
+the same way in `test_images/`. An id that resolves to no file is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from grocer import paths
+from grocer.errors import GrocerError
+from grocer.images import file_sha256
+from grocer.params import DataParams
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The validated tables of one dataset, with every image resolved to a path."""
+
+    train: pd.DataFrame  # image_id, label, group (NA when no group column), path
+    test: pd.DataFrame  # image_id, path
+    sample_submission: pd.DataFrame  # image_id, label, in the file's order
+    classes: list[str]
+
+
+def read_csv(path: Path, required: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise GrocerError(f"{path}: file not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise GrocerError(f"{path}: cannot be read as CSV: {str(exc).splitlines()[0]}") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise GrocerError(f"{path}: missing column(s) {missing}; has {list(frame.columns)}")
+    empty = frame[required].eq("").any(axis=1)
+    if empty.any():
+        line = int(empty.to_numpy().argmax()) + 2  # header is line 1
+        raise GrocerError(f"{path}:{line}: empty value in a required column")
+    duplicated = frame[required[0]].duplicated()
+    if duplicated.any():
+        raise GrocerError(f"{path}: duplicate id {frame[required[0]][duplicated].iloc[0]!r}")
+    return frame
+
+
+def resolve(folder: Path, image_id: str) -> Path | None:
+    """The file an id names inside `folder`, by the module's resolution rule."""
+    if Path(image_id).name != image_id or image_id in {".", ".."}:
+        return None  # ids are file names; anything with a path part is not ours to open
+    direct = folder / image_id
+    if direct.is_file():
+        return direct
+    if Path(image_id).suffix.lower() not in IMAGE_EXTENSIONS:
+        for ext in IMAGE_EXTENSIONS:
+            candidate = folder / f"{image_id}{ext}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _resolve_all(ids: pd.Series, folders: list[list[Path]], table: Path) -> list[str]:
+    resolved = []
+    for image_id, candidates in zip(ids, folders):
+        path = next((p for p in (resolve(f, image_id) for f in candidates) if p is not None), None)
+        if path is None:
+            tried = " or ".join(str(f / image_id) for f in candidates)
+            raise GrocerError(f"{table}: image {image_id!r} has no file (looked for {tried}[.ext])")
+        resolved.append(str(path))
+    return resolved
+
+
+def load_contract(data: DataParams) -> Contract:
+    """Read and validate every table of `data.dir`; raises GrocerError with one clear line."""
+    root = Path(data.dir)
+    if not root.is_dir():
+        raise GrocerError(f"data.dir {root}: not a directory")
+    train_cols = [data.id_col, data.label_col] + ([data.group_col] if data.group_col else [])
+    train = read_csv(root / "train.csv", train_cols)
+    test = read_csv(root / "test.csv", [data.id_col])
+    submission = read_csv(root / "sample_submission.csv", [data.id_col, data.label_col])
+
+    train = pd.DataFrame({
+        "image_id": train[data.id_col],
+        "label": train[data.label_col],
+        "group": train[data.group_col] if data.group_col else pd.NA,
+    })
+    counts = train["label"].value_counts()
+    singletons = sorted(counts[counts < 2].index)
+    if singletons:
+        raise GrocerError(f"{root / 'train.csv'}: label(s) with a single image: {singletons} (folds need two)")
+    train_dir = root / "train"
+    train["path"] = _resolve_all(
+        train["image_id"], [[train_dir / label, train_dir] for label in train["label"]], root / "train.csv"
+    )
+
+    test = pd.DataFrame({"image_id": test[data.id_col]})
+    test_dir = root / "test_images"
+    test["path"] = _resolve_all(test["image_id"], [[test_dir]] * len(test), root / "test.csv")
+
+    submission = pd.DataFrame({"image_id": submission[data.id_col], "label": submission[data.label_col]})
+    if set(submission["image_id"]) != set(test["image_id"]):
+        only_sub = sorted(set(submission["image_id"]) - set(test["image_id"]))[:3]
+        only_test = sorted(set(test["image_id"]) - set(submission["image_id"]))[:3]
+        raise GrocerError(
+            f"{root / 'sample_submission.csv'}: ids differ from test.csv "
+            f"(only in submission: {only_sub}, only in test: {only_test})"
+        )
+    return Contract(train=train, test=test, sample_submission=submission, classes=sorted(counts.index))
+
+
+def fingerprint(ids: list[str], hashes: list[str]) -> str:
+    """One hash for a set of files: sha256 over the sorted (id, file hash) lines."""
+    lines = sorted(f"{i}\t{h}" for i, h in zip(ids, hashes))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def test_fingerprint_of(test: pd.DataFrame) -> str:
+    return fingerprint(list(test["image_id"]), [file_sha256(Path(p)) for p in test["path"]])
+
+
+def load_test_fingerprint() -> dict:
+    if not paths.TEST_FINGERPRINT.is_file():
+        raise GrocerError(f"{paths.TEST_FINGERPRINT}: missing; run `dvc repro ingest` first")
+    return json.loads(paths.TEST_FINGERPRINT.read_text())
+
+
+def verify_test_set(test: pd.DataFrame) -> None:
+    """The test set on disk must be the one ingest fingerprinted; it is never modified."""
+    recorded = load_test_fingerprint()
+    if len(test) != recorded["n_images"] or test_fingerprint_of(test) != recorded["sha256"]:
+        raise GrocerError(
+            f"test set changed since ingest ({len(test)} images now, {recorded['n_images']} then): "
+            f"run `dvc repro` from ingest; the test set is never edited by grocer"
+        )
+
+
+def verify_fingerprint(value: str, where: Path) -> None:
+    """An artefact built from the test set must carry ingest's fingerprint."""
+    recorded = load_test_fingerprint()["sha256"]
+    if value != recorded:
+        raise GrocerError(f"{where}: built from a different test set than ingest's ({value[:12]} vs {recorded[:12]})")
+
+
+def load_classes() -> list[str]:
+    if not paths.CLASSES.is_file():
+        raise GrocerError(f"{paths.CLASSES}: missing; run `dvc repro ingest` first")
+    return json.loads(paths.CLASSES.read_text())["classes"]

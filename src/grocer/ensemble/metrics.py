@@ -1,0 +1,56 @@
+"""Classification scores on arrays: accuracy, macro-F1, log-loss, confusion.
+
+`y` is an int array of class indices, `probs` an (n, n_classes) array whose rows sum
+to 1. Thin wrappers over sklearn that fix the class set (`labels=range(n_classes)`)
+so a class absent from a partial set of rows does not shift the columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def accuracy(y: np.ndarray, probs: np.ndarray) -> float:
+    return float(np.mean(probs.argmax(axis=1) == y))
+
+
+def macro_f1(y: np.ndarray, probs: np.ndarray) -> float:
+    """Macro-F1 over the classes present in `y` or predicted (sklearn's default set)."""
+    return float(skm.f1_score(y, probs.argmax(axis=1), average="macro", zero_division=0))
+
+
+def log_loss(y: np.ndarray, probs: np.ndarray) -> float:
+    probs = np.asarray(probs, dtype=np.float64)
+    probs = probs / probs.sum(axis=1, keepdims=True)  # float32 tables sum to 1 only within 1e-7
+    return float(skm.log_loss(y, probs, labels=np.arange(probs.shape[1])))
+
+
+def scores(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """The three numbers every ensemble step reports: {"acc", "f1", "logloss"}."""
+    return {"acc": accuracy(y, probs), "f1": macro_f1(y, probs), "logloss": log_loss(y, probs)}
+
+
+def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n_classes, n_classes) counts: row = true class, column = predicted class."""
+    return skm.confusion_matrix(y, pred, labels=np.arange(n_classes))
+
+
+def top_confusions(matrix: np.ndarray, n: int) -> list[tuple[int, int, int]]:
+    """The `n` largest off-diagonal cells as (true, predicted, count), largest first, count > 0."""
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None, kind="stable")[:n]
+    cells = [(int(i), int(j), int(off[i, j])) for i, j in zip(*np.unravel_index(order, off.shape))]
+    return [cell for cell in cells if cell[2] > 0]
+
+
+def binary_scores(is_positive: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
+    """AUC (when both outcomes occur) and F1 at 0.5 and at `threshold` for a binary scorer."""
+    out = {
+        "f1_at_0.5": float(skm.f1_score(is_positive, score >= 0.5, zero_division=0)),
+        "f1_tuned": float(skm.f1_score(is_positive, score >= threshold, zero_division=0)),
+    }
+    if 0 < is_positive.sum() < is_positive.size:
+        out["auc"] = float(skm.roc_auc_score(is_positive, score))
+    return out

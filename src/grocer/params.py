@@ -1,0 +1,215 @@
+"""Typed, strict params: params.yaml is validated once into these objects.
+
+An unknown key, a missing key, a wrong type or a value outside its allowed set is
+an error naming the key and what is allowed, raised before any stage does work.
+Every field here is read by some stage; dvc.yaml lists, per stage, the sections
+(or single keys) that stage reads, so `dvc exp run -S x.y=...` re-runs exactly the
+stages that depend on x.y.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from grocer import paths
+from grocer.errors import GrocerError
+
+
+class ParamsError(GrocerError):
+    """params.yaml is not valid; the message names the key and what is allowed."""
+
+
+class Section(BaseModel):
+    # strict: "3" is not an int and 1 is not a bool; forbid: a typo is an error, not a default.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DataParams(Section):
+    dir: str = Field(description="competition folder in the data contract's layout")
+    id_col: str
+    label_col: str
+    group_col: str | None = Field(description="product-code column; null when the data has none")
+
+
+class SampleParams(Section):
+    seed: int
+    n_train: int = Field(ge=200)
+    n_test: int = Field(ge=50)
+    img_size: int = Field(ge=64, le=512)
+
+
+class CleanParams(Section):
+    variant: Literal["strict", "aggressive"]
+    min_side: int = Field(ge=1)
+    blank_std: float = Field(ge=0, description="pixel std below which an image is blank")
+    detail_z: float = Field(gt=0, description="robust z below the class median that marks low detail")
+    phash_radius: int = Field(ge=0, le=32)
+    outlier_z: float = Field(gt=0)
+
+
+class FoldsParams(Section):
+    strategy: Literal["label_group", "label", "group"]
+    n_splits: int = Field(ge=2, le=20)
+    seed: int
+
+
+class CacheParams(Section):
+    img_size: int = Field(ge=16, le=1024)
+
+
+class RunParams(Section):
+    models: list[str] = Field(min_length=1)
+    folds: list[int] = Field(min_length=1)
+
+
+class ZooModel(Section):
+    arch: str
+    pretrained: bool
+    pretrained_file: str | None
+    channels_last: bool
+    drop_rate: float = Field(ge=0, lt=1)
+    drop_path_rate: float = Field(ge=0, lt=1)
+    img_size: int | None = Field(ge=16, description="overrides train.img_size for this model")
+
+
+class AugParams(Section):
+    profile: Literal["full", "no_color", "none"]
+
+
+class TrainParams(Section):
+    device: Literal["auto", "cuda", "mps", "cpu"]
+    seed: int
+    img_size: int = Field(ge=16)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    warmup_epochs: int = Field(ge=0)
+    grad_clip: float = Field(ge=0, description="max grad norm; 0 disables clipping")
+    label_smoothing: float = Field(ge=0, lt=1)
+    class_weights: bool
+    sampler: Literal["shuffle", "weighted"]
+    mixup_alpha: float = Field(ge=0)
+    cutmix_alpha: float = Field(ge=0)
+    mix_prob: float = Field(ge=0, le=1)
+    mix_off_epochs: int = Field(ge=0, description="no mixup/cutmix in the last N epochs")
+    sam: bool
+    sam_rho: float = Field(gt=0)
+    swa_start: int | None = Field(ge=0, description="first SWA epoch (0-based); null disables SWA")
+    swa_lr: float = Field(gt=0)
+    amp: bool
+    distributed: Literal["none", "ddp"]
+    nproc: int = Field(ge=1)
+    num_workers: int = Field(ge=0)
+
+
+class TtaParams(Section):
+    mode: Literal["none", "flip", "geo4", "geo8"]
+
+
+class PairsParams(Section):
+    # typing.List: the builtin `list` is shadowed by this field inside the class body
+    list: List[str] = Field(description="confusable class pairs, each 'classA-classB'")
+    model: str = Field(description="zoo key of the binary expert's backbone")
+    epochs: int = Field(ge=1)
+
+    @field_validator("list")
+    @classmethod
+    def _pair_names(cls, pairs: list[str]) -> list[str]:
+        for pair in pairs:
+            parts = pair.split("-")
+            if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+                raise ValueError(f"pair {pair!r} must be two different class names joined by '-'")
+        return pairs
+
+
+class BlendParams(Section):
+    calibrate_bias: bool
+
+
+class StackParams(Section):
+    method: Literal["hgb", "logreg", "classwise_ridge"]
+    logreg_c: float = Field(gt=0)
+    ridge_alpha: float = Field(gt=0)
+    hgb_max_iter: int = Field(ge=1)
+    hgb_learning_rate: float = Field(gt=0)
+
+
+class OverrideParams(Section):
+    enabled: bool
+
+
+class AuditParams(Section):
+    seed: int
+    n_boot: int = Field(ge=10)
+    n_repeats: int = Field(ge=1)
+    holdout_frac: float = Field(gt=0, lt=1)
+    min_acc: float = Field(ge=0, le=1)
+
+
+class Params(Section):
+    data: DataParams
+    sample: SampleParams
+    clean: CleanParams
+    folds: FoldsParams
+    cache: CacheParams
+    run: RunParams
+    zoo: dict[str, ZooModel]
+    aug: AugParams
+    train: TrainParams
+    tta: TtaParams
+    pairs: PairsParams
+    blend: BlendParams
+    stack: StackParams
+    override: OverrideParams
+    audit: AuditParams
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Params:
+        for name in [*self.run.models, self.pairs.model]:
+            if name not in self.zoo:
+                raise ValueError(f"model {name!r} is not in zoo (known: {', '.join(sorted(self.zoo))})")
+        if len(set(self.run.models)) != len(self.run.models):
+            raise ValueError("run.models lists a model twice")
+        bad_folds = [f for f in self.run.folds if not 0 <= f < self.folds.n_splits]
+        if bad_folds or len(set(self.run.folds)) != len(self.run.folds):
+            raise ValueError(f"run.folds must be distinct values in 0..{self.folds.n_splits - 1}, got {self.run.folds}")
+        sizes = [m.img_size or self.train.img_size for m in self.zoo.values()]
+        if max(sizes) > self.cache.img_size:
+            raise ValueError(f"cache.img_size ({self.cache.img_size}) is smaller than a model's img_size ({max(sizes)})")
+        return self
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "params"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key"
+    if kind == "missing":
+        return f"{key}: missing key"
+    if kind == "literal_error":
+        return f"{key}: {error['input']!r} is not allowed; {error['msg'].lower()}"
+    return f"{key}: {error['msg']} (got {error.get('input')!r})"
+
+
+def parse(raw: object, source: str = "params") -> Params:
+    """Validate a params mapping. Raises ParamsError naming every bad key."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = "; ".join(_describe(e) for e in exc.errors())
+        raise ParamsError(f"{source}: {lines}") from None
+
+
+def load(path: Path = paths.PARAMS) -> Params:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found (run grocer from the project root)") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    return parse(raw, str(path))

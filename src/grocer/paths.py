@@ -1,0 +1,99 @@
+"""Every path the pipeline reads or writes, defined once.
+
+dvc.yaml names the same paths; `tests/test_paths.py` checks that the two agree,
+so a path changed here and not there (or the reverse) fails the suite.
+All paths are relative to the project root, which is where DVC runs every stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+
+SAMPLE_DIR = Path("data/sample")
+SAMPLE_TRUTH_DIR = Path("data/sample_truth")
+REVIEW_SESSIONS_DIR = Path("data/review/sessions")  # git-tracked journals of `grocer review`
+SAMPLE_REVIEW_DIR = Path("data/sample_review")  # the sample's demo journal, applied only to the sample
+SAMPLE_TEST_LABELS = SAMPLE_TRUTH_DIR / "test_labels.csv"  # image_id,label,group of the sample's test set
+
+INTERIM_DIR = Path("data/interim")
+MANIFEST = INTERIM_DIR / "manifest.parquet"
+CLASSES = INTERIM_DIR / "classes.json"
+TEST_FINGERPRINT = INTERIM_DIR / "test_fingerprint.json"
+CLEAN_DIR = INTERIM_DIR / "clean"
+QUARANTINE = CLEAN_DIR / "quarantine.csv"
+CLEAN_DECISIONS = CLEAN_DIR / "decisions.csv"
+
+PREPARED_DIR = Path("data/prepared")
+PREPARED_TRAIN = PREPARED_DIR / "train.csv"
+REVIEW_ACTIONS = PREPARED_DIR / "actions.csv"
+REVIEW_QUARANTINE = PREPARED_DIR / "quarantine.csv"
+FOLDS = PREPARED_DIR / "folds.csv"
+CACHE_DIR = PREPARED_DIR / "cache"
+
+PREDICTIONS_DIR = Path("data/predictions")
+MODEL_PREDICTIONS_DIR = PREDICTIONS_DIR / "models"
+BLEND_DIR = PREDICTIONS_DIR / "blend"
+STACK_DIR = PREDICTIONS_DIR / "stack"
+OVERRIDE_DIR = PREDICTIONS_DIR / "override"
+BLEND_WEIGHTS = BLEND_DIR / "weights.json"
+SUBMISSION = Path("data/submission/submission.csv")
+
+MODELS_DIR = Path("models")
+METRICS_DIR = Path("metrics")
+PLOTS_DIR = Path("plots")
+FINAL_METRICS = METRICS_DIR / "final.json"  # written by `submit`: the evolution table
+SCRATCH_DIR = Path(".scratch")  # untracked resume state of interrupted training
+
+
+def clean_variant(variant: str) -> Path:
+    """The training table of one cleaning variant (`strict` or `aggressive`)."""
+    return CLEAN_DIR / f"{variant}.csv"
+
+
+def metrics_file(stage: str) -> Path:
+    return METRICS_DIR / f"{stage}.json"
+
+
+def train_item_dir(model: str, fold: int) -> Path:
+    return MODELS_DIR / model / f"fold{fold}"
+
+
+def train_metrics(model: str, fold: int) -> Path:
+    return METRICS_DIR / "train" / f"{model}-f{fold}.json"
+
+
+def train_live_dir(model: str, fold: int) -> Path:
+    """dvclive's directory for one train item (per-epoch curves for `dvc plots`)."""
+    return PLOTS_DIR / "train" / f"{model}-f{fold}"
+
+
+def train_scratch(model: str, fold: int) -> Path:
+    return SCRATCH_DIR / "train" / f"{model}-f{fold}"
+
+
+def infer_dir(model: str, fold: int) -> Path:
+    return MODEL_PREDICTIONS_DIR / model / f"f{fold}"
+
+
+def infer_meta(model: str, fold: int) -> Path:
+    """The infer item's meta.json (carries the test fingerprint)."""
+    return infer_dir(model, fold) / "meta.json"
+
+
+def prediction_table(directory: Path, split: str) -> Path:
+    """`oof.parquet` or `test.parquet` inside an infer, pair, blend, stack or override directory."""
+    return directory / f"{split}.parquet"
+
+
+def pair_item_dir(pair: str, fold: int) -> Path:
+    return MODELS_DIR / "pairs" / pair / f"f{fold}"
+
+
+def pair_metrics(pair: str, fold: int) -> Path:
+    return METRICS_DIR / "pairs" / f"{pair}-f{fold}.json"
+
+
+def pair_scratch(pair: str, fold: int) -> Path:
+    return SCRATCH_DIR / "pairs" / f"{pair}-f{fold}"

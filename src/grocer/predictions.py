@@ -1,0 +1,64 @@
+"""Prediction tables: one row per image, logits and probabilities per class.
+
+Parquet columns: `image_id`, then `logit_<class>` and `prob_<class>` for every class
+in the class-list order. Readers check the class columns and the ids, never assume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from grocer import atomic
+from grocer.errors import GrocerError
+
+
+@dataclass(frozen=True)
+class Predictions:
+    ids: list[str]
+    logits: np.ndarray  # (n, n_classes) float32
+    probs: np.ndarray  # (n, n_classes) float32, rows sum to 1
+
+    def reindex(self, ids: list[str], where: str) -> Predictions:
+        """The same predictions in the order of `ids`; every id must be present."""
+        position = {image_id: i for i, image_id in enumerate(self.ids)}
+        missing = [i for i in ids if i not in position]
+        if missing:
+            raise GrocerError(f"{where}: no prediction for {len(missing)} id(s), e.g. {missing[:3]}")
+        rows = np.array([position[i] for i in ids], dtype=np.int64)
+        return Predictions(list(ids), self.logits[rows], self.probs[rows])
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def write_predictions(path: Path, ids: list[str], logits: np.ndarray, probs: np.ndarray, classes: list[str]) -> None:
+    logits = np.asarray(logits, dtype=np.float32)
+    probs = np.asarray(probs, dtype=np.float32)
+    if logits.shape != (len(ids), len(classes)) or probs.shape != logits.shape:
+        raise ValueError(f"{path}: shapes {logits.shape}/{probs.shape} do not match {len(ids)} ids x {len(classes)} classes")
+    frame = pd.DataFrame({"image_id": list(ids)})
+    columns = {f"logit_{c}": logits[:, k] for k, c in enumerate(classes)}
+    columns.update({f"prob_{c}": probs[:, k] for k, c in enumerate(classes)})
+    atomic.write_frame(path, pd.concat([frame, pd.DataFrame(columns)], axis=1))
+
+
+def read_predictions(path: Path, classes: list[str]) -> Predictions:
+    if not Path(path).is_file():
+        raise GrocerError(f"{path}: missing prediction table (has its stage run?)")
+    frame = pd.read_parquet(path)
+    wanted = [f"logit_{c}" for c in classes] + [f"prob_{c}" for c in classes]
+    missing = [c for c in ["image_id", *wanted] if c not in frame.columns]
+    if missing:
+        raise GrocerError(f"{path}: missing column(s) {missing[:4]} (made with another class list?)")
+    if frame["image_id"].duplicated().any():
+        raise GrocerError(f"{path}: duplicate image_id {frame['image_id'][frame['image_id'].duplicated()].iloc[0]!r}")
+    logits = frame[[f"logit_{c}" for c in classes]].to_numpy(np.float32)
+    probs = frame[[f"prob_{c}" for c in classes]].to_numpy(np.float32)
+    return Predictions(frame["image_id"].astype(str).tolist(), logits, probs)

@@ -1,0 +1,59 @@
+"""Stage `cache`: decode and resize every train and test image once.
+
+Training then reads uint8 arrays memory-mapped (grocer.imagecache) instead of
+decoding JPEGs every epoch. The test set is verified against ingest's fingerprint
+first, and the fingerprint is stored in the cache for the stages that read it.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from grocer import paths
+from grocer.dataset import load_test_fingerprint, verify_test_set
+from grocer.errors import GrocerError
+from grocer.imagecache import save_cache
+from grocer.images import decode_rgb, resize_center_crop
+from grocer.params import Params
+
+
+def load_resized(path: str, size: int) -> np.ndarray:
+    return resize_center_crop(decode_rgb(path), size)
+
+
+def decode_all(image_paths: list[str], size: int) -> np.ndarray:
+    load = partial(load_resized, size=size)
+    workers = min(os.cpu_count() or 1, 8)
+    if workers == 1 or len(image_paths) < 64:
+        images = [load(p) for p in image_paths]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            images = list(pool.map(load, image_paths, chunksize=32))
+    return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+
+
+def run(params: Params) -> None:
+    manifest = pd.read_parquet(paths.MANIFEST).set_index("image_id", drop=False)
+    train_ids = pd.read_csv(paths.PREPARED_TRAIN, dtype=str, keep_default_na=False)["image_id"].tolist()
+    test = manifest[manifest["split"] == "test"]
+    verify_test_set(test[["image_id", "path"]])
+
+    train_rows = manifest[manifest["split"] == "train"]
+    unknown = [i for i in train_ids if i not in train_rows.index]
+    if unknown:
+        raise GrocerError(f"{paths.PREPARED_TRAIN}: {len(unknown)} id(s) not in the manifest, e.g. {unknown[:3]}")
+    size = params.cache.img_size
+    save_cache(
+        paths.CACHE_DIR,
+        train=decode_all(train_rows.loc[train_ids, "path"].tolist(), size),
+        train_ids=train_ids,
+        test=decode_all(test["path"].tolist(), size),
+        test_ids=test["image_id"].tolist(),
+        img_size=size,
+        test_fingerprint=load_test_fingerprint()["sha256"],
+    )

@@ -1,0 +1,69 @@
+import pytest
+import yaml
+
+from conftest import REPO, default_params_dict, deep_update
+from grocer import params as params_module
+from grocer.params import ParamsError, parse
+
+
+def test_repo_params_yaml_is_valid():
+    loaded = params_module.load(REPO / "params.yaml")
+    assert loaded.clean.variant in {"strict", "aggressive"}
+    assert set(loaded.run.models) <= set(loaded.zoo)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"train": {"epoch": 3}}, "train.epoch: unknown key"),
+        ({"aug": {"profile": "no_colour"}}, "aug.profile: 'no_colour' is not allowed; input should be 'full', 'no_color' or 'none'"),
+        ({"train": {"epochs": "3"}}, "train.epochs: Input should be a valid integer"),
+        ({"train": {"sam": 1}}, "train.sam: Input should be a valid boolean"),
+        ({"folds": {"n_splits": 1}}, "folds.n_splits: Input should be greater than or equal to 2"),
+        ({"pairs": {"list": ["mandarin_orange"]}}, "pair 'mandarin_orange' must be two different class names"),
+        ({"run": {"models": ["nope"]}}, "model 'nope' is not in zoo"),
+        ({"run": {"folds": [0, 7]}}, "run.folds must be distinct values in 0..4"),
+        ({"zoo": {"convnext": {"img_size": 512}}}, "cache.img_size (72) is smaller than a model's img_size (512)"),
+        ({"surprise": {"a": 1}}, "surprise: unknown key"),
+    ],
+)
+def test_bad_values_name_the_key(overrides, message):
+    with pytest.raises(ParamsError) as err:
+        parse(deep_update(default_params_dict(), overrides))
+    assert message in str(err.value)
+
+
+def test_missing_key_is_named():
+    raw = default_params_dict()
+    del raw["train"]["lr"]
+    with pytest.raises(ParamsError, match=r"train\.lr: missing key"):
+        parse(raw)
+
+
+def test_load_reports_bad_yaml(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        params_module.load(bad)
+
+
+def leaf_keys(tree: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        keys.extend(leaf_keys(value, path + ".") if isinstance(value, dict) else [path])
+    return keys
+
+
+def test_every_param_is_declared_by_a_stage():
+    """A key no stage declares would never trigger a re-run, so it must not exist."""
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    declared = set()
+    for stage in dvc["stages"].values():
+        for entry in stage.get("params", []):
+            declared.add((entry if isinstance(entry, str) else next(iter(entry))).replace("${item.model}", "*"))
+    undeclared = [
+        key for key in leaf_keys(default_params_dict())
+        if not any(key == d or key.startswith(d + ".") or (d.endswith("*") and key.startswith(d[:-1])) for d in declared)
+    ]
+    assert undeclared == []
