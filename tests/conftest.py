@@ -94,3 +94,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def raw_params() -> params_module.Params:
     return make_params({"data": {"dir": "data/raw"}, "folds": {"n_splits": 3}, "run": {"folds": [0, 1, 2]}})
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """moto's S3 server on a free port of 127.0.0.1 (its own venv: tests/s3server.py), stopped after the run."""
+    from s3server import running_server
+
+    with running_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server

@@ -180,3 +180,21 @@ def test_concurrent_appends_from_processes(tmp_path: Path):
         p.join()
     assert all(p.exitcode == 0 for p in procs)
     _check_concurrent(path, 3, 25)
+
+
+def test_a_long_lived_reader_parses_appends_and_rewrites(tmp_path: Path):
+    path = tmp_path / "s1.jsonl"
+    reader = journal.Journal(path)
+    journal.append(path, event(1))
+    assert [e.event_id for e in reader.events()] == ["s1-1"]
+    journal.append(path, event(2, "trash"))  # another writer
+    assert [e.action for e in reader.events()] == ["keep", "trash"]
+    with open(path, "a") as fh:  # a bad appended line is reported at its real line number
+        fh.write(line(event_id="s1-1") + "\n")
+    with pytest.raises(GrocerError, match=r"s1.jsonl:3: duplicate event_id 's1-1'"):
+        reader.events()
+    path.write_text(line(event_id="s1-7", action="suspicious") + "\n")  # rewritten, not appended
+    assert [(e.event_id, e.action) for e in reader.events()] == [("s1-7", "suspicious")]
+    assert journal.next_event_id("s1", reader.events()) == "s1-8"
+    assert reader.append_next(lambda existing: event(8)).event_id == "s1-8"
+    assert [e.number for e in journal.read_journal(path)] == [7, 8]

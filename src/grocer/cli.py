@@ -24,6 +24,7 @@ class Option:
     help: str
     required: bool = True
     default: object = None
+    choices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Command:
 
 MODEL = Option("--model", str, "zoo key of the model (one of run.models)")
 FOLD = Option("--fold", int, "fold index (one of run.folds)")
+PAIR = Option("--pair", str, "confusable class pair 'a-b' (one of pairs.list)")
 
 # The DVC stage that applies review journals is `apply-review`; `review` is the web page.
 COMMANDS: dict[str, Command] = {
@@ -44,6 +46,26 @@ COMMANDS: dict[str, Command] = {
     "apply-review": Command("grocer.stages.review", "replay review journals onto the chosen clean variant"),
     "folds": Command("grocer.stages.folds", "seeded cross-validation folds"),
     "cache": Command("grocer.stages.cache", "decode and resize every image once into uint8 arrays"),
+    "train": Command("grocer.stages.train", "train one zoo model on one fold (matrix item train@<model>-<fold>)",
+                     (MODEL, FOLD)),
+    "infer": Command("grocer.stages.infer", "TTA predictions of one trained item on its OOF rows and the test set",
+                     (MODEL, FOLD)),
+    "pair": Command("grocer.stages.pair", "train and apply one binary pair expert on one fold", (PAIR, FOLD)),
+    "blend": Command("grocer.stages.blend", "OOF-fitted convex blend of the models, with class-bias calibration"),
+    "stack": Command("grocer.stages.stack", "meta-learner on the models' OOF predictions, scored fold-honestly"),
+    "override": Command("grocer.stages.override", "gated pair-expert override on top of the stack"),
+    "submit": Command("grocer.stages.submit", "write submission.csv like sample_submission.csv and the evolution table"),
+    "audit": Command("grocer.stages.audit", "private-risk audit of the final OOF: bootstrap, holdout, per group"),
+    "report": Command("grocer.stages.report", "plot files for `dvc plots show` and PNGs of the confusion and evolution"),
+    "review": Command("grocer.review.server", "local web page: class-by-class swipe review with model hints", (
+        Option("--port", int, "port to listen on (0: any free port)", required=False, default=8765),
+        Option("--session", str, "journal name, data/review/sessions/<name>.jsonl (default: your user name)",
+               required=False),
+        Option("--host", str, "address to bind; keep 127.0.0.1 unless you know why", required=False,
+               default="127.0.0.1"),
+        Option("--order", str, "image order within a class (likely_errors needs OOF predictions)",
+               required=False, default="likely_errors", choices=("likely_errors", "file")),
+    )),
 }
 
 
@@ -54,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         stage_parser = sub.add_parser(name, help=command.help)
         for option in command.options:
             stage_parser.add_argument(
-                option.flag, type=option.type, help=option.help, required=option.required, default=option.default
+                option.flag, type=option.type, help=option.help, required=option.required, default=option.default,
+                choices=option.choices,
             )
     return parser
 

@@ -75,6 +75,12 @@ class ZooModel(Section):
     drop_path_rate: float = Field(ge=0, lt=1)
     img_size: int | None = Field(ge=16, description="overrides train.img_size for this model")
 
+    @model_validator(mode="after")
+    def _file_needs_pretrained(self) -> ZooModel:
+        if self.pretrained_file is not None and not self.pretrained:
+            raise ValueError(f"{self.arch}: pretrained_file is set but pretrained is false (set both, or neither)")
+        return self
+
 
 class AugParams(Section):
     profile: Literal["full", "no_color", "none"]
@@ -82,7 +88,7 @@ class AugParams(Section):
 
 class TrainParams(Section):
     device: Literal["auto", "cuda", "mps", "cpu"]
-    seed: int
+    seed: int = Field(ge=0)
     img_size: int = Field(ge=16)
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
@@ -102,9 +108,15 @@ class TrainParams(Section):
     swa_start: int | None = Field(ge=0, description="first SWA epoch (0-based); null disables SWA")
     swa_lr: float = Field(gt=0)
     amp: bool
-    distributed: Literal["none", "ddp"]
-    nproc: int = Field(ge=1)
-    num_workers: int = Field(ge=0)
+    num_workers: int = Field(ge=0, description="DataLoader worker processes for augmentation; 0: in the main process")
+
+    @model_validator(mode="after")
+    def _epochs(self) -> TrainParams:
+        if self.swa_start is not None and self.swa_start >= self.epochs:
+            raise ValueError(f"swa_start ({self.swa_start}) must be below epochs ({self.epochs}), or null to disable SWA")
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})")
+        return self
 
 
 class TtaParams(Section):
@@ -175,6 +187,8 @@ class Params(Section):
                 raise ValueError(f"model {name!r} is not in zoo (known: {', '.join(sorted(self.zoo))})")
         if len(set(self.run.models)) != len(self.run.models):
             raise ValueError("run.models lists a model twice")
+        if "pairs" in self.zoo:
+            raise ValueError("zoo: 'pairs' is reserved (models/pairs/ holds the pair experts)")
         bad_folds = [f for f in self.run.folds if not 0 <= f < self.folds.n_splits]
         if bad_folds or len(set(self.run.folds)) != len(self.run.folds):
             raise ValueError(f"run.folds must be distinct values in 0..{self.folds.n_splits - 1}, got {self.run.folds}")

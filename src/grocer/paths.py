@@ -44,6 +44,14 @@ MODELS_DIR = Path("models")
 METRICS_DIR = Path("metrics")
 PLOTS_DIR = Path("plots")
 FINAL_METRICS = METRICS_DIR / "final.json"  # written by `submit`: the evolution table
+AUDIT_GROUPS = PLOTS_DIR / "audit_groups.csv"  # per-group OOF accuracy, worst first (`audit`)
+AUDIT_CONFUSIONS = PLOTS_DIR / "audit_confusions.csv"  # the largest confusions, by name (`audit`)
+CONFUSION_ROWS = PLOTS_DIR / "confusion.csv"  # actual,predicted per final OOF row (`report`)
+PER_CLASS = PLOTS_DIR / "per_class.csv"  # precision/recall/F1 per class (`report`)
+EVOLUTION = PLOTS_DIR / "evolution.csv"  # OOF acc/F1 from the single models to the override (`report`)
+TRAIN_CURVES = PLOTS_DIR / "train_curves.csv"  # every train item's dvclive curves in one long table (`report`)
+CONFUSION_PNG = PLOTS_DIR / "confusion.png"
+EVOLUTION_PNG = PLOTS_DIR / "evolution.png"
 SCRATCH_DIR = Path(".scratch")  # untracked resume state of interrupted training
 
 

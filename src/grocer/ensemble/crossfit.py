@@ -17,7 +17,7 @@ import warnings
 from typing import Callable, TypeVar
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
 
 from grocer.errors import GrocerError
 
@@ -45,7 +45,9 @@ def evaluation_folds(
     else:
         splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     if n_splits < 2:
-        raise GrocerError(f"{y.size} OOF rows of one fold cannot be split for honest evaluation (too few rows or groups)")
+        raise GrocerError(
+            f"{y.size} OOF rows of one fold cannot be split for honest evaluation (too few rows or groups)"
+        )
     inner = np.full(y.size, -1, dtype=np.int64)
     with warnings.catch_warnings():
         # a class rarer than n_splits in one fold's rows is expected; it is spread as well as it can be
@@ -53,6 +55,17 @@ def evaluation_folds(
         for k, (_, held_out) in enumerate(splitter.split(np.zeros(y.size), y, groups)):
             inner[held_out] = k
     return inner
+
+
+def group_folds(groups: np.ndarray, n_splits: int) -> np.ndarray:
+    """Leave-group-out folds: GroupKFold into min(n_groups, n_splits) folds, a group held out whole."""
+    n_splits = min(n_splits, np.unique(groups).size)
+    if n_splits < 2:
+        raise GrocerError("leave-group-out needs at least two groups")
+    fold = np.full(groups.size, -1, dtype=np.int64)
+    for k, (_, held_out) in enumerate(GroupKFold(n_splits=n_splits).split(np.zeros(groups.size), groups=groups)):
+        fold[held_out] = k
+    return fold
 
 
 def cross_fit(

@@ -1,8 +1,9 @@
 """Classification scores on arrays: accuracy, macro-F1, log-loss, confusion.
 
-`y` is an int array of class indices, `probs` an (n, n_classes) array whose rows sum
-to 1. Thin wrappers over sklearn that fix the class set (`labels=range(n_classes)`)
-so a class absent from a partial set of rows does not shift the columns.
+`y` holds the true classes (class indices or names), `pred` the predicted ones, `probs`
+an (n, n_classes) array whose rows sum to 1 (column k = class index k). Thin wrappers
+over sklearn; the log-loss fixes the class set (`labels=range(n_classes)`) so a class
+absent from a partial set of rows does not shift the columns.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import numpy as np
 from sklearn import metrics as skm
 
 
-def accuracy(y: np.ndarray, probs: np.ndarray) -> float:
-    return float(np.mean(probs.argmax(axis=1) == y))
+def accuracy(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.mean(np.asarray(pred) == np.asarray(y)))
 
 
-def macro_f1(y: np.ndarray, probs: np.ndarray) -> float:
+def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
     """Macro-F1 over the classes present in `y` or predicted (sklearn's default set)."""
-    return float(skm.f1_score(y, probs.argmax(axis=1), average="macro", zero_division=0))
+    return float(skm.f1_score(y, pred, average="macro", zero_division=0))
 
 
 def log_loss(y: np.ndarray, probs: np.ndarray) -> float:
@@ -26,9 +27,10 @@ def log_loss(y: np.ndarray, probs: np.ndarray) -> float:
     return float(skm.log_loss(y, probs, labels=np.arange(probs.shape[1])))
 
 
-def scores(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
-    """The three numbers every ensemble step reports: {"acc", "f1", "logloss"}."""
-    return {"acc": accuracy(y, probs), "f1": macro_f1(y, probs), "logloss": log_loss(y, probs)}
+def oof_scores(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """The numbers every ensemble step reports on its OOF rows."""
+    pred = probs.argmax(axis=1)
+    return {"oof_acc": accuracy(y, pred), "oof_f1": macro_f1(y, pred), "oof_logloss": log_loss(y, probs)}
 
 
 def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -48,7 +50,7 @@ def top_confusions(matrix: np.ndarray, n: int) -> list[tuple[int, int, int]]:
 def binary_scores(is_positive: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
     """AUC (when both outcomes occur) and F1 at 0.5 and at `threshold` for a binary scorer."""
     out = {
-        "f1_at_0.5": float(skm.f1_score(is_positive, score >= 0.5, zero_division=0)),
+        "f1_at_05": float(skm.f1_score(is_positive, score >= 0.5, zero_division=0)),
         "f1_tuned": float(skm.f1_score(is_positive, score >= threshold, zero_division=0)),
     }
     if 0 < is_positive.sum() < is_positive.size:

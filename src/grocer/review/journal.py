@@ -28,10 +28,11 @@ import fcntl
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from grocer.errors import GrocerError
 
@@ -168,81 +169,142 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return obj
 
 
-def next_event_id(session: str, existing: list[Event]) -> str:
+def next_event_id(session: str, existing: Sequence[Event]) -> str:
     """`<session>-<n>` with n one past the largest number in the journal."""
     return f"{session}-{max((e.number for e in existing), default=0) + 1}"
 
 
-def parse(text: str, path: Path) -> list[Event]:
-    """Every event of a journal's text; errors name `path:line`."""
+def parse(text: str, path: Path, first_line: int = 1, seen: frozenset[str] = frozenset()) -> list[Event]:
+    """Every event of a journal's text (or of the lines appended after `first_line - 1`).
+
+    Errors name `path:line`. `seen` holds the event ids of the lines before, so a
+    duplicate id is caught in an appended tail too.
+    """
     if text and not text.endswith("\n"):
-        count = text.count("\n") + 1
+        count = first_line + text.count("\n")
         raise JournalError(f"{path}:{count}: last line is incomplete (no newline; a torn write?)")
     session = Path(path).stem
     events: list[Event] = []
-    seen: set[str] = set()
+    ids = set(seen)
     # split on "\n" only: str.splitlines would also cut at U+2028 etc., legal inside JSON strings
     lines = text[:-1].split("\n") if text else []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=first_line):
         where = f"{path}:{number}"
         if not line.strip():
             raise JournalError(f"{where}: empty line")
         event = Event.from_json(line, where)
         if event.session != session:
             raise JournalError(f"{where}: session {event.session!r} in the journal of session {session!r}")
-        if event.event_id in seen:
+        if event.event_id in ids:
             raise JournalError(f"{where}: duplicate event_id {event.event_id!r}")
-        seen.add(event.event_id)
+        ids.add(event.event_id)
         events.append(event)
     return events
 
 
+class Journal:
+    """One journal file, read and appended under its lock, parsed incrementally.
+
+    Journals only grow, so a long-lived reader (the review server) keeps what it
+    parsed and parses only the lines added since; if the bytes it parsed were changed
+    (the file was rewritten, e.g. by a git checkout) it parses the whole file again.
+    A swipe on a 10,000-line journal then costs one line of parsing, not 10,000.
+    Safe to share between threads.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._raw = b""
+        self._events: tuple[Event, ...] = ()
+        self._ids: frozenset[str] = frozenset()
+
+    def events(self) -> tuple[Event, ...]:
+        """Every event, in file order (line k is element k-1).
+
+        The same tuple object comes back while the file is unchanged, so callers can
+        cache what they derive from it by identity.
+        """
+        with self._lock:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise JournalError(f"{self.path}: journal not found") from None
+            try:
+                # a shared lock: never read a line that another process is half-way through writing
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                return self._sync(_read_fd(fd))
+            finally:
+                os.close(fd)
+
+    def append_next(self, build: Callable[[Sequence[Event]], Event]) -> Event:
+        """Append the event that `build(existing events)` returns, all under one exclusive lock.
+
+        Reading, building and writing under the same lock makes read-modify-append safe
+        across threads and processes: e.g. the next event number, or the decision an undo
+        reverses, is computed from a journal nobody else can change meanwhile. When the
+        file does not exist yet, `build(())` runs once before it is created, so a build
+        that raises leaves no empty file; `build` is then called again under the lock.
+        The line goes out in one write (O_APPEND), then fsync.
+        """
+        check_session(self.path.stem)
+        with self._lock:
+            created = False
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            except FileNotFoundError:
+                # a build that refuses (e.g. nothing to undo) must not leave an empty journal behind
+                build(())
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                created = True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                raw = _read_fd(fd)
+                existing = self._sync(raw)
+                event = build(existing)
+                if event.session != self.path.stem:
+                    raise JournalError(f"{self.path}: cannot append an event of session {event.session!r}")
+                if event.event_id in self._ids:
+                    raise JournalError(f"{self.path}: event_id {event.event_id!r} is already in the journal")
+                line = (event.to_json() + "\n").encode("utf-8")
+                written = os.write(fd, line)  # O_APPEND + one write: the line lands whole at the end
+                if written != len(line):
+                    raise JournalError(f"{self.path}: short write ({written} of {len(line)} bytes)")
+                os.fsync(fd)
+                self._sync(raw + line)
+            finally:
+                os.close(fd)  # closing releases the lock
+            if created:
+                _fsync_dir(self.path.parent)  # the new file's directory entry must survive a crash too
+            return event
+
+    def _sync(self, raw: bytes) -> tuple[Event, ...]:
+        if not raw.startswith(self._raw):  # rewritten, not appended: start over
+            self._raw, self._events, self._ids = b"", (), frozenset()
+        tail = raw[len(self._raw):]
+        first_line = len(self._events) + 1
+        try:
+            text = tail.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = first_line + tail[: exc.start].count(b"\n")
+            raise JournalError(f"{self.path}:{line}: not UTF-8") from None
+        new = parse(text, self.path, first_line, self._ids)
+        if new:
+            self._events = (*self._events, *new)
+            self._ids = self._ids | {e.event_id for e in new}
+        self._raw = raw
+        return self._events
+
+
 def read_journal(path: Path) -> list[Event]:
     """The events of one journal file, in file order (line k is element k-1)."""
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise JournalError(f"{path}: journal not found") from None
-    try:
-        # a shared lock: never read a line that another process is half-way through writing
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        text = _read_fd(fd, path)
-    finally:
-        os.close(fd)
-    return parse(text, path)
+    return list(Journal(path).events())
 
 
-def append_next(path: Path, build: Callable[[list[Event]], Event]) -> Event:
-    """Append the event that `build(existing events)` returns, all under one exclusive lock.
-
-    Reading, building and writing under the same lock makes read-modify-append safe
-    across threads and processes: e.g. the next event number, or the decision an undo
-    reverses, is computed from a journal nobody else can change meanwhile.
-    """
-    path = Path(path)
-    check_session(path.stem)
-    created = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        existing = parse(_read_fd(fd, path), path)
-        event = build(existing)
-        if event.session != path.stem:
-            raise JournalError(f"{path}: cannot append an event of session {event.session!r}")
-        if any(e.event_id == event.event_id for e in existing):
-            raise JournalError(f"{path}: event_id {event.event_id!r} is already in the journal")
-        line = (event.to_json() + "\n").encode("utf-8")
-        written = os.write(fd, line)  # O_APPEND + one write: the line lands whole at the end
-        if written != len(line):
-            raise JournalError(f"{path}: short write ({written} of {len(line)} bytes)")
-        os.fsync(fd)
-    finally:
-        os.close(fd)  # closing releases the lock
-    if created:
-        _fsync_dir(path.parent)  # the new file's directory entry must survive a crash too
-    return event
+def append_next(path: Path, build: Callable[[Sequence[Event]], Event]) -> Event:
+    """`Journal(path).append_next(build)`: read, build and append under one lock."""
+    return Journal(path).append_next(build)
 
 
 def append(path: Path, event: Event) -> Event:
@@ -250,17 +312,12 @@ def append(path: Path, event: Event) -> Event:
     return append_next(path, lambda _existing: event)
 
 
-def _read_fd(fd: int, path: Path) -> str:
+def _read_fd(fd: int) -> bytes:
     os.lseek(fd, 0, os.SEEK_SET)
     chunks = []
     while chunk := os.read(fd, 1 << 20):
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise JournalError(f"{path}:{line}: not UTF-8") from None
+    return b"".join(chunks)
 
 
 def _fsync_dir(directory: Path) -> None:

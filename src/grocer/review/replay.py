@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from grocer.errors import GrocerError
 from grocer.review.journal import Event
@@ -32,7 +33,7 @@ class Decision:
     where: str
 
 
-def replay_session(path: Path, events: list[Event]) -> list[Decision]:
+def replay_session(path: Path, events: Sequence[Event]) -> list[Decision]:
     """The live (not undone) decisions of one session's journal, in file order.
 
     Args:
@@ -69,7 +70,7 @@ def session_verdicts(live: list[Decision]) -> dict[str, Decision]:
     return verdicts
 
 
-def resolve(journals: list[tuple[Path, list[Event]]]) -> list[Decision]:
+def resolve(journals: list[tuple[Path, Sequence[Event]]]) -> list[Decision]:
     """The final decision per image over all sessions, sorted by (time, session, event number).
 
     Args:

@@ -1,0 +1,218 @@
+"""Inputs of the ensemble stages (blend, stack, override, submit), read and checked once.
+
+The OOF rows are the rows of folds.csv whose fold is in `run.folds`. Every table read
+here is matched to those rows (or to the test ids) by image_id: a missing id, an extra
+id, a duplicate or a missing table is a GrocerError naming the file; row order on disk
+is never trusted. Every infer item's test fingerprint is checked against ingest's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from grocer import paths
+from grocer.dataset import load_test_fingerprint, read_csv, verify_fingerprint
+from grocer.errors import GrocerError
+from grocer.predictions import Predictions, read_predictions
+
+FINGERPRINT_KEY = "test_fingerprint"  # key of the test set's sha256 in an infer item's meta.json
+
+
+@dataclass(frozen=True)
+class OofRows:
+    """The train rows that have OOF predictions (folds in `run.folds`), in folds.csv order."""
+
+    ids: list[str]
+    y: np.ndarray  # class index
+    fold: np.ndarray  # base CV fold
+    groups: np.ndarray | None  # product code per row; None without a group column
+    coverage: float  # fraction of all train rows that are OOF rows here
+
+    def fold_ids(self, fold: int) -> list[str]:
+        return [i for i, f in zip(self.ids, self.fold) if f == fold]
+
+
+@dataclass(frozen=True)
+class ModelMatrix:
+    """Every (model, fold) infer item, aligned on the OOF rows and on the test ids."""
+
+    models: list[str]
+    folds: list[int]
+    oof_logits: np.ndarray  # (n_models, n_oof, K): each row from the model of its own fold
+    oof_probs: np.ndarray
+    test_ids: list[str]
+    test_logits: np.ndarray  # (n_models, n_folds, n_test, K)
+    test_probs: np.ndarray
+
+
+def load_oof_rows(classes: list[str], folds: list[int]) -> OofRows:
+    table = read_csv(paths.FOLDS, ["image_id", "label", "fold"])
+    unknown = sorted(set(table["label"]) - set(classes))
+    if unknown:
+        raise GrocerError(f"{paths.FOLDS}: label(s) {unknown[:3]} are not in {paths.CLASSES}")
+    fold = table["fold"].astype(int).to_numpy()
+    empty = [k for k in folds if not (fold == k).any()]
+    if empty:
+        raise GrocerError(f"{paths.FOLDS}: run.folds {empty} have no rows (folds.csv has {sorted(set(fold))})")
+    keep = np.isin(fold, folds)
+    rows = table[keep]
+    groups = None
+    if "group" in rows.columns and rows["group"].ne("").any():
+        groups = rows["group"].to_numpy(dtype=str)
+    index = {c: k for k, c in enumerate(classes)}
+    return OofRows(
+        ids=rows["image_id"].tolist(),
+        y=rows["label"].map(index).to_numpy(np.int64),
+        fold=fold[keep],
+        groups=groups,
+        coverage=float(keep.mean()),
+    )
+
+
+def _no_extra(table_ids: list[str], ids: list[str], where: Path) -> None:
+    extra = set(table_ids) - set(ids)
+    if extra:
+        raise GrocerError(f"{where}: {len(extra)} row(s) not expected here, e.g. {sorted(extra)[:3]} (stale output?)")
+
+
+def exactly(predictions: Predictions, ids: list[str], where: Path) -> Predictions:
+    """`predictions` in the order of `ids`; an id missing or one too many is an error."""
+    _no_extra(predictions.ids, ids, where)
+    return predictions.reindex(ids, str(where))
+
+
+def _finite(predictions: Predictions, where: Path) -> Predictions:
+    if not (np.isfinite(predictions.logits).all() and np.isfinite(predictions.probs).all()):
+        raise GrocerError(f"{where}: NaN or infinite logits/probs")
+    return predictions
+
+
+def _missing_items(kind: str, names: list[str], folds: list[int], item_dir, files: list[str]) -> list[str]:
+    return [
+        f"{kind}@{name}-{k}"
+        for name in names
+        for k in folds
+        if not all((item_dir(name, k) / f).is_file() for f in files)
+    ]
+
+
+def _read_infer_item(model: str, fold: int, rows: OofRows, classes: list[str], test_ids: list[str] | None):
+    """One infer item's OOF predictions (in fold-row order) and test predictions (in `test_ids` order)."""
+    meta_path = paths.infer_meta(model, fold)
+    meta = json.loads(meta_path.read_text())
+    if FINGERPRINT_KEY not in meta:
+        raise GrocerError(f"{meta_path}: no {FINGERPRINT_KEY!r}")
+    verify_fingerprint(meta[FINGERPRINT_KEY], meta_path)
+    oof_path = paths.prediction_table(paths.infer_dir(model, fold), "oof")
+    oof = _finite(exactly(read_predictions(oof_path, classes), rows.fold_ids(fold), oof_path), oof_path)
+    test_path = paths.prediction_table(paths.infer_dir(model, fold), "test")
+    test = read_predictions(test_path, classes)
+    test = _finite(exactly(test, test_ids or test.ids, test_path), test_path)
+    return oof, test
+
+
+def load_model_matrix(models: list[str], folds: list[int], rows: OofRows, classes: list[str]) -> ModelMatrix:
+    missing = _missing_items("infer", models, folds, paths.infer_dir, ["oof.parquet", "test.parquet", "meta.json"])
+    if missing:
+        raise GrocerError(
+            f"missing predictions of {', '.join(missing)} (in {paths.MODEL_PREDICTIONS_DIR}/<model>/f<fold>/): "
+            "run those infer items or leave them out of run.models / run.folds"
+        )
+    shape = (len(models), len(rows.ids), len(classes))
+    oof_logits, oof_probs = np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
+    test_ids: list[str] | None = None  # the first test table fixes the order; every other must match it
+    test_logits, test_probs = [], []
+    for m, model in enumerate(models):
+        for k in folds:
+            oof, test = _read_infer_item(model, k, rows, classes, test_ids)
+            oof_logits[m, rows.fold == k] = oof.logits
+            oof_probs[m, rows.fold == k] = oof.probs
+            test_ids = test.ids
+            test_logits.append(test.logits)
+            test_probs.append(test.probs)
+    n_test = load_test_fingerprint()["n_images"]
+    if len(test_ids) != n_test:
+        raise GrocerError(
+            f"{paths.MODEL_PREDICTIONS_DIR}: test predictions hold {len(test_ids)} ids, ingest saw {n_test}"
+        )
+    per_item = (len(models), len(folds), len(test_ids), len(classes))
+    return ModelMatrix(
+        models=list(models),
+        folds=list(folds),
+        oof_logits=oof_logits,
+        oof_probs=oof_probs,
+        test_ids=test_ids,
+        test_logits=np.array(test_logits, dtype=np.float32).reshape(per_item),
+        test_probs=np.array(test_probs, dtype=np.float32).reshape(per_item),
+    )
+
+
+def pair_classes(pairs: list[str], classes: list[str]) -> dict[str, tuple[int, int]]:
+    """pair name 'a-b' -> (index of a, index of b); both must be known classes."""
+    index = {c: k for k, c in enumerate(classes)}
+    out = {}
+    for pair in pairs:
+        a, b = pair.split("-")
+        unknown = [c for c in (a, b) if c not in index]
+        if unknown:
+            raise GrocerError(f"pairs.list: {pair!r} names unknown class(es) {unknown} (classes: {', '.join(classes)})")
+        out[pair] = (index[a], index[b])
+    return out
+
+
+def _read_expert(path: Path, ids: list[str]) -> np.ndarray:
+    """The expert's prob_b for `ids`, in that order; the table must cover exactly those ids."""
+    frame = pd.read_parquet(path)
+    missing_cols = [c for c in ("image_id", "prob_b") if c not in frame.columns]
+    if missing_cols:
+        raise GrocerError(f"{path}: missing column(s) {missing_cols}")
+    if frame["image_id"].duplicated().any():
+        raise GrocerError(f"{path}: duplicate image_id {frame['image_id'][frame['image_id'].duplicated()].iloc[0]!r}")
+    table_ids = frame["image_id"].astype(str)
+    _no_extra(table_ids.tolist(), ids, path)
+    position = pd.Index(table_ids).get_indexer(ids)
+    if (position < 0).any():
+        missing = [i for i, p in zip(ids, position) if p < 0]
+        raise GrocerError(f"{path}: no prediction for {len(missing)} id(s), e.g. {missing[:3]}")
+    prob_b = frame["prob_b"].to_numpy(np.float64)[position]
+    if not (np.isfinite(prob_b).all() and (prob_b >= 0).all() and (prob_b <= 1).all()):
+        raise GrocerError(f"{path}: prob_b must be probabilities in [0, 1] (found NaN or out-of-range values)")
+    return prob_b
+
+
+def load_pair_experts(
+    pairs: list[str], folds: list[int], rows: OofRows, test_ids: list[str]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Pair-expert P(b | a or b): OOF (each row from its fold's expert) and test (folds averaged).
+
+    An expert must score every OOF row of its fold and every test row, not only its two
+    classes: which rows it covers would otherwise tell the meta-model their label.
+    """
+    missing = _missing_items("pair", pairs, folds, paths.pair_item_dir, ["oof.parquet", "test.parquet"])
+    if missing:
+        raise GrocerError(
+            f"missing pair-expert outputs of {', '.join(missing)} (in {paths.MODELS_DIR}/pairs/<pair>/f<fold>/): "
+            "run those pair items or remove the pairs from pairs.list"
+        )
+    oof: dict[str, np.ndarray] = {}
+    test: dict[str, np.ndarray] = {}
+    for pair in pairs:
+        oof[pair] = np.zeros(len(rows.ids))
+        per_fold = []
+        for k in folds:
+            item = paths.pair_item_dir(pair, k)
+            oof[pair][rows.fold == k] = _read_expert(paths.prediction_table(item, "oof"), rows.fold_ids(k))
+            per_fold.append(_read_expert(paths.prediction_table(item, "test"), test_ids))
+        test[pair] = np.mean(per_fold, axis=0)
+    return oof, test
+
+
+def read_stage_predictions(directory: Path, split: str, ids: list[str], classes: list[str]) -> Predictions:
+    """An ensemble stage's own output table (blend, stack, override) in the order of `ids`."""
+    path = paths.prediction_table(directory, split)
+    return exactly(read_predictions(path, classes), ids, path)

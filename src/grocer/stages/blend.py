@@ -1,0 +1,76 @@
+"""Stage `blend`: convex NNLS weights per fold, then an optional class-bias calibration.
+
+Weights: fold k's models are weighted by NNLS on fold k's own OOF rows (the rows those
+models never trained on); the OOF blend of fold k's rows and fold k's share of the test
+blend both use those weights, and the test blend averages the folds. The weights are a
+handful of numbers per fold, so they are fitted and scored on the same rows.
+Bias (`blend.calibrate_bias`): the OOF numbers come from biases cross-fitted over the
+evaluation folds (grocer.ensemble.crossfit); the test blend gets the biases fitted on
+every OOF row. Math: grocer.ensemble.blend.
+
+Writes data/predictions/blend/{oof,test}.parquet, weights.json and metrics/blend.json
+(every single model, the equal-weight blend, the fitted blend, the calibrated blend).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grocer import atomic, paths
+from grocer.dataset import load_classes
+from grocer.ensemble.blend import apply_bias, blend_probs, fit_class_bias, fit_weights, log_probs
+from grocer.ensemble.crossfit import cross_fit, evaluation_folds
+from grocer.ensemble.metrics import oof_scores
+from grocer.ensemble_inputs import load_model_matrix, load_oof_rows
+from grocer.params import Params
+from grocer.predictions import softmax, write_predictions
+
+
+def run(params: Params) -> None:
+    classes = load_classes()
+    rows = load_oof_rows(classes, params.run.folds)
+    matrix = load_model_matrix(params.run.models, params.run.folds, rows, classes)
+    y = rows.y
+
+    metrics: dict = {"oof_coverage": rows.coverage, "n_oof": len(rows.ids)}
+    singles = {model: oof_scores(y, matrix.oof_probs[m]) for m, model in enumerate(matrix.models)}
+    best = max(matrix.models, key=lambda model: (singles[model]["oof_acc"], -singles[model]["oof_logloss"]))
+    metrics["best_single"] = singles[best]
+    metrics["equal"] = oof_scores(y, matrix.oof_probs.mean(axis=0))
+
+    weights = {}
+    oof_blend = np.zeros(matrix.oof_probs.shape[1:])
+    test_blend = np.zeros(matrix.test_probs.shape[2:])
+    for j, k in enumerate(matrix.folds):
+        in_fold = rows.fold == k
+        weights[k] = fit_weights(matrix.oof_probs[:, in_fold], y[in_fold])
+        oof_blend[in_fold] = blend_probs(matrix.oof_probs[:, in_fold], weights[k])
+        test_blend += blend_probs(matrix.test_probs[:, j], weights[k]) / len(matrix.folds)
+    metrics["fitted"] = oof_scores(y, oof_blend)
+    for m, model in enumerate(matrix.models):
+        mean_weight = float(np.mean([weights[k][m] for k in matrix.folds]))
+        metrics[f"model_{model}"] = {**singles[model], "weight": mean_weight}
+
+    oof_logits, test_logits = log_probs(oof_blend), log_probs(test_blend)
+    bias = None
+    if params.blend.calibrate_bias:
+        eval_fold = evaluation_folds(rows.fold, y, rows.groups, params.folds.n_splits, params.folds.seed)
+        oof_logits = cross_fit(
+            eval_fold,
+            lambda train: fit_class_bias(oof_logits[train], y[train]),
+            lambda fitted, held_out: oof_logits[held_out] + fitted,
+        )
+        bias = fit_class_bias(log_probs(oof_blend), y)
+        test_logits = test_logits + bias
+        metrics["bias"] = oof_scores(y, softmax(oof_logits))
+
+    with atomic.replace_dir(paths.BLEND_DIR) as tmp:
+        write_predictions(paths.prediction_table(tmp, "oof"), rows.ids, oof_logits, softmax(oof_logits), classes)
+        write_predictions(
+            paths.prediction_table(tmp, "test"), matrix.test_ids, test_logits, softmax(test_logits), classes
+        )
+        atomic.write_json(tmp / paths.BLEND_WEIGHTS.name, {
+            "weights": {str(k): dict(zip(matrix.models, map(float, weights[k]))) for k in matrix.folds},
+            "class_bias": None if bias is None else dict(zip(classes, map(float, bias))),
+        })
+    atomic.write_json(paths.metrics_file("blend"), metrics)

@@ -1,0 +1,89 @@
+"""Stage `submit`: the submission file and the stage-by-stage evolution table.
+
+The submitted prediction is the last step of the chain: the override's test prediction
+(or the stack's when `override.enabled` is false). The file has the ids of
+`<data.dir>/sample_submission.csv` in its order and its header, one class name per id,
+and is read back and compared before the stage succeeds.
+
+metrics/final.json: OOF acc and macro-F1 of each step (best single model -> fitted blend
+-> bias-calibrated blend -> stack -> override; a step that is switched off is absent),
+`oof_acc`/`oof_f1` of the submitted chain, `oof_coverage`, and, on the embedded sample
+whose test labels are known (data/sample_truth/test_labels.csv), the submission's
+`test_acc`/`test_f1`: a private-leaderboard score.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from grocer import atomic, paths
+from grocer.dataset import load_classes, read_csv
+from grocer.ensemble.metrics import accuracy, macro_f1
+from grocer.ensemble_inputs import read_stage_predictions
+from grocer.errors import GrocerError
+from grocer.params import Params
+
+
+def _step(scores: dict) -> dict:
+    return {"oof_acc": scores["oof_acc"], "oof_f1": scores["oof_f1"]}
+
+
+def evolution(blend: dict, stack: dict, override: dict | None) -> dict:
+    """The chain's steps from the stages' metrics, in order."""
+    steps = {"best_single": _step(blend["best_single"]), "blend": _step(blend["fitted"])}
+    if "bias" in blend:
+        steps["bias"] = _step(blend["bias"])
+    steps["stack"] = _step(stack)
+    if override is not None:
+        steps["override"] = _step(override["after"])
+    return steps
+
+
+def write_submission(sample: pd.DataFrame, id_col: str, label_col: str, labels: list[str]) -> None:
+    """Write the submission in the sample's order and header, then read it back and compare."""
+    submission = pd.DataFrame({id_col: sample[id_col].to_numpy(), label_col: labels})[list(sample.columns)]
+    atomic.write_frame(paths.SUBMISSION, submission)
+    back = pd.read_csv(paths.SUBMISSION, dtype=str, keep_default_na=False)
+    if list(back.columns) != list(sample.columns) or back.to_numpy().tolist() != submission.to_numpy().tolist():
+        paths.SUBMISSION.unlink()
+        raise GrocerError(f"{paths.SUBMISSION}: reading it back does not give the submission written (removed)")
+
+
+def leaderboard_scores(submission_ids: list[str], labels: list[str]) -> dict:
+    """Accuracy and macro-F1 of the submission against the sample's known test labels."""
+    truth = read_csv(paths.SAMPLE_TEST_LABELS, ["image_id", "label"]).set_index("image_id")["label"]
+    if set(truth.index) != set(submission_ids):
+        raise GrocerError(f"{paths.SAMPLE_TEST_LABELS}: ids differ from the submission's")
+    truth = truth.loc[submission_ids].to_numpy()
+    return {"test_acc": accuracy(truth, np.array(labels)), "test_f1": macro_f1(truth, np.array(labels))}
+
+
+def run(params: Params) -> None:
+    data = params.data
+    classes = load_classes()
+    sample_path = Path(data.dir) / "sample_submission.csv"
+    sample = read_csv(sample_path, [data.id_col, data.label_col])
+    if len(sample.columns) != 2:
+        raise GrocerError(
+            f"{sample_path}: expected the columns {data.id_col},{data.label_col}; has {list(sample.columns)}"
+        )
+
+    source = paths.OVERRIDE_DIR if params.override.enabled else paths.STACK_DIR
+    final = read_stage_predictions(source, "test", sample[data.id_col].tolist(), classes)
+    labels = [classes[k] for k in final.probs.argmax(axis=1)]
+    write_submission(sample, data.id_col, data.label_col, labels)
+
+    blend = json.loads(paths.metrics_file("blend").read_text())
+    stack = json.loads(paths.metrics_file("stack").read_text())
+    override = json.loads(paths.metrics_file("override").read_text()) if params.override.enabled else None
+    steps = evolution(blend, stack, override)
+    last = list(steps.values())[-1]
+    metrics: dict = {**last, "oof_coverage": stack["oof_coverage"]}
+    if Path(data.dir).resolve() == paths.SAMPLE_DIR.resolve() and paths.SAMPLE_TEST_LABELS.is_file():
+        metrics.update(leaderboard_scores(final.ids, labels))
+    metrics.update(steps)
+    atomic.write_json(paths.FINAL_METRICS, metrics)

@@ -1,0 +1,141 @@
+"""Stage `train@<model>-<fold>`: one zoo model trained on the other folds, validated on fold k.
+
+Reads the uint8 image cache (no image decoding per epoch), folds.csv and the class
+list; trains with the `train:` recipe and the `aug:` profile (grocer.training.loop);
+writes, all or nothing:
+
+* models/<model>/fold<k>/: best.pt, swa.pt (SWA on), final.json, config.json and
+  oof.parquet (logits/probs of the final model on fold k's rows, no TTA: the infer
+  stage adds TTA);
+* metrics/train/<model>-f<k>.json: val_loss, acc, macro_f1, errors, epochs,
+  best_epoch, chosen_swa (1 if SWA weights were chosen), n_train, n_val;
+* plots/train/<model>-f<k>/: dvclive per-epoch curves (train/val loss and accuracy,
+  val macro-F1, learning rate), declared in dvc.yaml's top-level `plots:`.
+
+An interrupted run resumes from its last finished epoch (state in the untracked
+.scratch/ directory, see grocer.paths.train_scratch) and ends identical to an
+uninterrupted one on the CPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grocer import atomic, paths
+from grocer.dataset import load_classes
+from grocer.errors import GrocerError
+from grocer.imagecache import load_cache
+from grocer.params import Params, ZooModel
+from grocer.predictions import softmax, write_predictions
+from grocer.training import checkpoint
+from grocer.training.augment import build_eval_transforms, build_train_transforms
+from grocer.training.data import Preprocess
+from grocer.training.device import resolve_device
+from grocer.training.loop import FitConfig, FitResult, fit
+from grocer.training.models import create_model, normalization
+from grocer.training.objectives import MultiClass, balanced_class_weights
+from grocer.training.splits import cache_split, read_folds, run_key
+
+STATE_FILE = "state.pt"
+
+
+def zoo_entry(params: Params, model: str) -> ZooModel:
+    if model not in params.zoo:
+        raise GrocerError(f"--model {model!r} is not in zoo (known: {', '.join(sorted(params.zoo))})")
+    return params.zoo[model]
+
+
+def item_img_size(params: Params, entry: ZooModel, cache_size: int) -> int:
+    size = entry.img_size or params.train.img_size
+    if size > cache_size:
+        raise GrocerError(f"{paths.CACHE_DIR}: images are {cache_size}px, the model needs {size}px; "
+                          "run `dvc repro cache` after raising cache.img_size")
+    return size
+
+
+def write_curves(directory: Path, history: list[dict[str, float]]) -> None:
+    """The per-epoch history as a dvclive directory (written whole at the end, so a resumed
+    run's curves hold every epoch once)."""
+    from dvclive import Live  # imported here: only this stage needs it
+
+    with atomic.replace_dir(directory) as tmp:
+        with Live(dir=str(tmp), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+            for record in history:
+                live.log_metric("train/loss", record["train_loss"])
+                live.log_metric("val/loss", record["val_loss"])
+                live.log_metric("train/acc", record["train_acc"])
+                live.log_metric("val/acc", record["val_acc"])
+                live.log_metric("val/f1", record["val_f1"])
+                live.log_metric("lr", record["lr"])
+                live.next_step()
+
+
+def train_metrics(result: FitResult, epochs: int, n_train: int, n_val: int) -> dict[str, float]:
+    scores = result.val_scores
+    return {
+        "val_loss": scores["val_loss"],
+        "acc": scores["acc"],
+        "macro_f1": scores["f1"],
+        "errors": scores["errors"],
+        "epochs": epochs,
+        "best_epoch": result.best_epoch,
+        "chosen_swa": int(result.chosen == "swa"),
+        "n_train": n_train,
+        "n_val": n_val,
+    }
+
+
+def run(params: Params, model: str, fold: int) -> None:
+    started = time.perf_counter()
+    entry = zoo_entry(params, model)
+    classes = load_classes()
+    table = read_folds(classes, fold)
+    cache = load_cache()
+    img_size = item_img_size(params, entry, cache.img_size)
+    train_rows, val_rows = table[table["fold"] != fold], table[table["fold"] == fold]
+    train = cache_split(cache, train_rows, train_rows["y"].to_numpy())
+    val = cache_split(cache, val_rows, val_rows["y"].to_numpy())
+
+    device = resolve_device(params.train.device)
+    torch.manual_seed(params.train.seed)
+    net = create_model(entry, len(classes), img_size).to(device)
+    mean, std = normalization(net)
+    prep = Preprocess(mean, std, entry.channels_last, device)
+    weights = balanced_class_weights(train.labels, len(classes)) if params.train.class_weights else None
+    objective = MultiClass(
+        num_classes=len(classes),
+        class_weights=None if weights is None else torch.tensor(weights, dtype=torch.float32),
+        label_smoothing=params.train.label_smoothing,
+    )
+    cfg = FitConfig.from_params(params.train, params.train.epochs)
+    config = {
+        "kind": "classifier", "model": model, "fold": fold, "zoo": entry.model_dump(), "img_size": img_size,
+        "outputs": len(classes), "classes": classes, "mean": list(mean), "std": list(std),
+        "aug": params.aug.model_dump(), "train": params.train.model_dump(),
+        "n_train": len(train.rows), "n_val": len(val.rows),
+    }
+    scratch = paths.train_scratch(model, fold)
+    result = fit(
+        net, objective, train, val,
+        (build_train_transforms(params.aug.profile, img_size), build_eval_transforms(img_size)),
+        cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{model}-f{fold}",
+    )
+
+    with atomic.replace_dir(paths.train_item_dir(model, fold)) as tmp:
+        checkpoint.write_item(tmp, result, config)
+        logits = result.val_logits.astype(np.float32)
+        write_predictions(paths.prediction_table(tmp, "oof"), val_rows["image_id"].tolist(), logits,
+                          softmax(logits), classes)
+    write_curves(paths.train_live_dir(model, fold), result.history)
+    metrics = train_metrics(result, cfg.epochs, len(train.rows), len(val.rows))
+    atomic.write_json(paths.train_metrics(model, fold), metrics)
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(f"train {model}-f{fold}: val_loss {metrics['val_loss']:.4f} acc {metrics['acc']:.4f} "
+          f"macro_f1 {metrics['macro_f1']:.4f} ({result.chosen} weights, {time.perf_counter() - started:.0f}s)",
+          file=sys.stderr)

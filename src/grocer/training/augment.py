@@ -1,0 +1,105 @@
+"""Augmentation profiles (albumentations) for uint8 RGB images from the image cache.
+
+`aug.profile` picks the training pipeline:
+
+* ``full``: geometry (random resized crop, the 8 square symmetries) + colour
+  (ColorJitter / HueSaturationValue / RandomBrightnessContrast) + degradations
+  (blur, luminance noise, JPEG) + CoarseDropout;
+* ``no_color``: the same minus every colour op (for data where colour is the label:
+  a red apple must stay red);
+* ``none``: the evaluation pipeline, no randomness.
+
+Pipelines take and return HWC uint8 arrays; conversion to float and normalisation
+with the model's mean/std happen once per batch on the device (`loop.to_input`),
+which is cheaper than per image and keeps the host-to-device copy in uint8.
+The 8 square symmetries match the geo8 test-time views (grocer.training.tta).
+"""
+
+from __future__ import annotations
+
+import random
+
+import albumentations as A
+import numpy as np
+
+from grocer.errors import GrocerError
+
+PROFILES = ("full", "no_color", "none")
+
+# Every colour op a profile may contain; `no_color` contains none of them.
+COLOR_TRANSFORMS = (A.ColorJitter, A.HueSaturationValue, A.RandomBrightnessContrast)
+
+# Share of the image side kept by the evaluation centre crop (timm's crop_pct idea).
+EVAL_CROP_FRACTION = 0.9
+
+
+def _geometry(img_size: int) -> list[A.BasicTransform]:
+    return [
+        A.RandomResizedCrop(size=(img_size, img_size), scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3)),
+        A.SquareSymmetry(p=1.0),
+    ]
+
+
+def _colour() -> list[A.BasicTransform]:
+    return [
+        A.OneOf(
+            [
+                A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.04),
+                A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=25, val_shift_limit=20),
+                A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.25),
+            ],
+            p=0.8,
+        )
+    ]
+
+
+def _degradations() -> list[A.BasicTransform]:
+    # Luminance-only noise (per_channel=False): grey stays grey, so these are colour-neutral.
+    return [
+        A.OneOf(
+            [
+                A.GaussianBlur(blur_limit=(3, 5)),
+                A.MotionBlur(blur_limit=(3, 5)),
+                A.GaussNoise(std_range=(0.02, 0.08), per_channel=False),
+                A.ImageCompression(quality_range=(40, 90)),
+            ],
+            p=0.3,
+        ),
+        A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.1, 0.25), hole_width_range=(0.1, 0.25), fill=0,
+                        p=0.5),
+    ]
+
+
+def build_train_transforms(profile: str, img_size: int) -> A.Compose:
+    """The training pipeline of `profile` (see the module docstring), output img_size square."""
+    if profile == "full":
+        return A.Compose([*_geometry(img_size), *_colour(), *_degradations()])
+    if profile == "no_color":
+        return A.Compose([*_geometry(img_size), *_degradations()])
+    if profile == "none":
+        return build_eval_transforms(img_size)
+    raise GrocerError(f"aug.profile: unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+
+
+def build_eval_transforms(img_size: int) -> A.Compose:
+    """Resize (shorter side to img_size / EVAL_CROP_FRACTION) and centre-crop to img_size."""
+    return A.Compose([
+        A.SmallestMaxSize(max_size=round(img_size / EVAL_CROP_FRACTION)),
+        A.CenterCrop(height=img_size, width=img_size),
+    ])
+
+
+def reseed(transform: A.Compose, seed: int) -> None:
+    """Restart the pipeline's random stream; one generator shared by all its ops.
+
+    (Compose.set_random_seed would give every op its own generator with the same seed,
+    which makes ops with equal probabilities fire together.)
+    """
+    transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+
+
+def walk(transform: A.BasicTransform | A.BaseCompose) -> list[A.BasicTransform]:
+    """Every leaf op of a pipeline, nested OneOf/Compose included."""
+    if isinstance(transform, A.BaseCompose):
+        return [leaf for child in transform.transforms for leaf in walk(child)]
+    return [transform]

@@ -1,0 +1,86 @@
+"""From the uint8 image cache to model inputs, and model outputs back to arrays.
+
+A `Split` is some rows of a cache array with their labels; `CachedImages` runs each
+row through an albumentations pipeline (still uint8 HWC: cheap to collate and to
+copy to a GPU); `Preprocess` turns a uint8 batch into the normalised float tensor
+the model expects, once per batch on the device; `predict` runs a model over a
+split, with test-time views (grocer.training.tta).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import albumentations as A
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from grocer.training.device import Precision
+from grocer.training.tta import tta_logits
+
+
+@dataclass(frozen=True)
+class Split:
+    """Some rows of a uint8 (N, S, S, 3) image array (a memory-mapped cache), with labels."""
+
+    images: np.ndarray
+    rows: np.ndarray  # (n,) int64 positions in `images`
+    labels: np.ndarray  # (n,) int64 class indices (0/1 for a binary expert)
+
+    def __post_init__(self) -> None:
+        if len(self.rows) != len(self.labels):
+            raise ValueError(f"split: {len(self.rows)} rows but {len(self.labels)} labels")
+
+
+class CachedImages(Dataset):
+    """(image, label) pairs: a cache row through an albumentations pipeline, still uint8 HWC."""
+
+    def __init__(self, split: Split, transform: A.Compose):
+        self.split = split
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.split.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        image = self.transform(image=self.split.images[self.split.rows[i]])["image"]
+        return torch.from_numpy(np.ascontiguousarray(image)), int(self.split.labels[i])
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """uint8 NHWC batch -> normalised float NCHW on the device, in the model's memory format."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    channels_last: bool
+    device: torch.device
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        mean = torch.tensor(self.mean, device=self.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=self.device).view(1, -1, 1, 1)
+        return self.layout((x - mean) / std)
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, split: Split, transform: A.Compose, prep: Preprocess, batch_size: int, tta_mode: str,
+    precision: Precision,
+) -> np.ndarray:
+    """Logits (n, outputs) float32 for the split's rows, averaged over the TTA views of `tta_mode`."""
+    if len(split.rows) == 0:
+        raise ValueError("predict: the split has no rows")
+    model.eval()
+    loader = DataLoader(CachedImages(split, transform), batch_size=batch_size, shuffle=False)
+    out = []
+    for images, _ in loader:
+        with precision.autocast():
+            logits = tta_logits(lambda x: model(prep.layout(x)), prep(images), tta_mode)
+        out.append(logits.float().cpu().numpy())
+    return np.concatenate(out)

@@ -1,0 +1,294 @@
+"""The training loop: one model, one training split, one validation split.
+
+Read it top to bottom in `fit`: per epoch, seed everything from (seed, epoch), draw
+batches from the uint8 image cache through the augmentation pipeline, mix them
+(mixup/CutMix, off for the last epochs), take an AdamW step (SAM optional, gradient
+clipping, AMP on CUDA), follow the warm-up + cosine schedule, average weights for
+SWA, evaluate on the validation split, keep the best-by-val-loss weights, and save
+the resume state. At the end, SWA's BatchNorm statistics are recomputed and the
+final model is the better of best-by-val-loss and SWA, by validation loss.
+
+Because every epoch re-derives its random streams from (seed, epoch) and the resume
+state holds everything else (weights, optimizer, SWA average, best weights, history),
+a run killed after epoch k and resumed ends bit-identical to an uninterrupted run on
+the CPU. The loop is generic over the head (`objective`: multi-class or binary).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import albumentations as A
+import numpy as np
+import torch
+from timm.optim import param_groups_weight_decay
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, update_bn
+from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
+from tqdm import tqdm
+
+from grocer.params import TrainParams
+from grocer.training import checkpoint
+from grocer.training.augment import reseed
+from grocer.training.data import CachedImages, Preprocess, Split, predict
+from grocer.training.device import Precision
+from grocer.training.mix import MixConfig, mix_batch
+from grocer.training.sam import SAM
+from grocer.training.schedule import lr_at
+
+
+class Objective(Protocol):
+    """A head's targets, loss and scores (see grocer.training.objectives)."""
+
+    def targets(self, labels: torch.Tensor) -> torch.Tensor: ...
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+    def eval_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
+    def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> int: ...
+    def scores(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_epochs: int
+    grad_clip: float  # max gradient norm; 0 disables clipping
+    sampler: str  # shuffle | weighted
+    mix: MixConfig
+    mix_off_epochs: int
+    sam_rho: float | None  # None: plain optimizer steps
+    swa_start: int | None  # None: no SWA
+    swa_lr: float
+    amp: bool
+    num_workers: int
+    seed: int
+
+    @classmethod
+    def from_params(cls, train: TrainParams, epochs: int) -> FitConfig:
+        """The `train:` recipe for a run of `epochs` (pair experts run fewer epochs than models).
+
+        SWA runs only if it starts before the last epoch of this run.
+        """
+        swa = train.swa_start if train.swa_start is not None and train.swa_start < epochs else None
+        return cls(
+            epochs=epochs, batch_size=train.batch_size, lr=train.lr, weight_decay=train.weight_decay,
+            warmup_epochs=train.warmup_epochs, grad_clip=train.grad_clip, sampler=train.sampler,
+            mix=MixConfig(train.mixup_alpha, train.cutmix_alpha, train.mix_prob), mix_off_epochs=train.mix_off_epochs,
+            sam_rho=train.sam_rho if train.sam else None, swa_start=swa, swa_lr=train.swa_lr, amp=train.amp,
+            num_workers=train.num_workers, seed=train.seed,
+        )
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]  # one record per epoch: train_loss, train_acc, val_loss, val_<score>..., lr
+    best_epoch: int  # 0-based
+    best_val_loss: float
+    best_state: dict[str, torch.Tensor]
+    swa_val_loss: float | None
+    swa_state: dict[str, torch.Tensor] | None
+    chosen: str  # "best" | "swa"
+    val_logits: np.ndarray  # the chosen model on the validation split (eval transform, no TTA)
+    val_scores: dict[str, float] = field(default_factory=dict)
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """An independent 32-bit seed for (seed, *keys): one stream per epoch and purpose."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+def show_progress() -> bool:
+    """Progress bars on an interactive terminal only; CI logs stay quiet."""
+    return not os.environ.get("CI") and sys.stderr.isatty()
+
+
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; biases and norm weights (1-d params) get no weight decay."""
+    return torch.optim.AdamW(param_groups_weight_decay(model, weight_decay), lr=lr)
+
+
+def train_loader(dataset: CachedImages, cfg: FitConfig, epoch: int, pin_memory: bool) -> DataLoader:
+    """The epoch's batches: order and augmentations are functions of (seed, epoch) only."""
+    generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, 0))
+    if cfg.sampler == "weighted":
+        counts = np.bincount(dataset.split.labels)
+        weights = torch.as_tensor(1.0 / counts[dataset.split.labels], dtype=torch.double)
+        sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True, generator=generator)
+    else:
+        sampler = RandomSampler(dataset, generator=generator)
+    transform_seed = derive_seed(cfg.seed, epoch, 1)
+    reseed(dataset.transform, transform_seed)
+
+    def init_worker(worker_id: int) -> None:
+        # each worker holds its own copy of the pipeline: give each its own stream
+        reseed(torch.utils.data.get_worker_info().dataset.transform, derive_seed(transform_seed, worker_id))
+
+    return DataLoader(
+        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+        worker_init_fn=init_worker if cfg.num_workers else None, pin_memory=pin_memory,
+        drop_last=len(dataset) > cfg.batch_size,  # no 1-image last batch (BatchNorm cannot train on it)
+    )
+
+
+def evaluate(
+    model: nn.Module, objective: Objective, split: Split, transform: A.Compose, prep: Preprocess, batch_size: int,
+    precision: Precision,
+) -> tuple[float, dict[str, float], np.ndarray]:
+    """Mean validation loss, scores and logits of `model` on `split` (no TTA)."""
+    logits = predict(model, split, transform, prep, batch_size, "none", precision)
+    loss = float(objective.eval_loss(torch.from_numpy(logits), torch.tensor(split.labels))) / len(split.rows)
+    return loss, objective.scores(logits, split.labels), logits
+
+
+def _state_dict_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def fit(
+    model: nn.Module,
+    objective: Objective,
+    train: Split,
+    val: Split,
+    transforms: tuple[A.Compose, A.Compose],
+    cfg: FitConfig,
+    prep: Preprocess,
+    state_file: Path,
+    state_key: str,
+    name: str,
+) -> FitResult:
+    """Train `model` in place (it ends holding the chosen weights) and return what happened.
+
+    Args:
+        model: the network, already on `prep.device`.
+        objective: the head's targets/loss/scores.
+        train, val: the two splits.
+        transforms: (training pipeline, evaluation pipeline).
+        cfg: the recipe.
+        prep: batch preprocessing (device, normalisation, memory format).
+        state_file: resume state, rewritten after every epoch (an untracked scratch file).
+        state_key: identifies the run; a state file with another key is ignored.
+        name: shown on the progress bar.
+    """
+    train_transform, eval_transform = transforms
+    device = prep.device
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    precision = Precision(device, cfg.amp, sam=cfg.sam_rho is not None)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    sam = SAM(optimizer, cfg.sam_rho) if cfg.sam_rho is not None else None
+    swa_model = AveragedModel(model) if cfg.swa_start is not None else None
+    dataset = CachedImages(train, train_transform)
+    history: list[dict[str, float]] = []
+    best = {"epoch": -1, "val_loss": float("inf"), "state": None}
+    start_epoch = 0
+
+    state = checkpoint.load_state(state_file, state_key)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if swa_model is not None:
+            swa_model.load_state_dict(state["swa"])
+        if precision.scaler is not None:
+            precision.scaler.load_state_dict(state["scaler"])
+        history, best, start_epoch = state["history"], state["best"], state["epoch"]
+
+    steps_per_epoch = len(train_loader(dataset, cfg, 0, pin_memory=False))
+    for epoch in range(start_epoch, cfg.epochs):
+        torch.manual_seed(derive_seed(cfg.seed, epoch, 2))  # dropout, drop-path
+        mix_rng = np.random.default_rng(derive_seed(cfg.seed, epoch, 3))
+        mixing = cfg.mix.enabled and epoch < cfg.epochs - cfg.mix_off_epochs
+        loader = train_loader(dataset, cfg, epoch, pin_memory=device.type == "cuda")
+        model.train()
+        total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
+        started = time.perf_counter()
+        bar = tqdm(loader, desc=f"{name} {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_progress())
+        for step, (images, labels) in enumerate(bar):
+            lr = lr_at(epoch * steps_per_epoch + step, steps_per_epoch, cfg.epochs, cfg.lr, cfg.warmup_epochs,
+                       cfg.swa_start, cfg.swa_lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            labels = labels.to(device)
+            x, targets = prep(images), objective.targets(labels)
+            if mixing:
+                x, targets = mix_batch(x, targets, cfg.mix, mix_rng)
+            loss, logits = _step(model, objective, optimizer, sam, precision, x, targets, cfg.grad_clip)
+            total_loss += float(loss) * len(labels)
+            correct += objective.correct(logits, labels)
+            seen += len(labels)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        train_seconds = time.perf_counter() - started
+        if swa_model is not None and epoch >= cfg.swa_start:
+            swa_model.update_parameters(model)
+
+        val_loss, val_scores, _ = evaluate(model, objective, val, eval_transform, prep, cfg.batch_size, precision)
+        if val_loss < best["val_loss"]:
+            best = {"epoch": epoch, "val_loss": val_loss, "state": _state_dict_copy(model)}
+        history.append({
+            "train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1), "val_loss": val_loss,
+            **{f"val_{k}": v for k, v in val_scores.items()}, "lr": lr,
+            "train_images": float(seen), "train_seconds": train_seconds,
+        })
+        if show_progress():
+            tqdm.write(f"{name} epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]['train_loss']:.4f} "
+                       f"val_loss {val_loss:.4f} val_acc {val_scores['acc']:.4f}", file=sys.stderr)
+        checkpoint.save_state(state_file, {
+            "key": state_key, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "swa": swa_model.state_dict() if swa_model is not None else None,
+            "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
+            "history": history, "best": best,
+        })
+
+    return _finish(model, objective, swa_model, dataset, val, eval_transform, cfg, prep, precision, history, best)
+
+
+def _step(
+    model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, sam: SAM | None, precision: Precision,
+    x: torch.Tensor, targets: torch.Tensor, grad_clip: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step (two forward/backward passes with SAM); returns the loss and logits at w."""
+    with precision.autocast():
+        logits = model(x)
+        loss = objective.loss(logits, targets)
+    precision.backward(loss)
+    if sam is not None:
+        sam.perturb()
+        optimizer.zero_grad(set_to_none=True)
+        with precision.autocast():
+            objective.loss(model(x), targets).backward()
+        sam.restore()
+    precision.unscale(optimizer)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    precision.step(optimizer)
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach(), logits.detach()
+
+
+def _finish(
+    model: nn.Module, objective: Objective, swa_model: AveragedModel | None, dataset: CachedImages, val: Split,
+    eval_transform: A.Compose, cfg: FitConfig, prep: Preprocess, precision: Precision,
+    history: list[dict[str, float]], best: dict,
+) -> FitResult:
+    """SWA's BatchNorm update and evaluation, then the choice between best-by-val-loss and SWA."""
+    swa_val_loss, swa_state = None, None
+    if swa_model is not None:
+        torch.manual_seed(derive_seed(cfg.seed, cfg.epochs, 2))
+        loader = train_loader(dataset, cfg, cfg.epochs, pin_memory=False)  # a seeded extra "epoch" of batches
+        update_bn((prep(images) for images, _ in loader), swa_model)
+        swa_val_loss, _, _ = evaluate(swa_model.module, objective, val, eval_transform, prep, cfg.batch_size, precision)
+        swa_state = _state_dict_copy(swa_model.module)
+    chosen = "swa" if swa_val_loss is not None and swa_val_loss < best["val_loss"] else "best"
+    model.load_state_dict(swa_state if chosen == "swa" else best["state"])
+    val_loss, val_scores, val_logits = evaluate(model, objective, val, eval_transform, prep, cfg.batch_size, precision)
+    return FitResult(
+        history=history, best_epoch=best["epoch"], best_val_loss=best["val_loss"], best_state=best["state"],
+        swa_val_loss=swa_val_loss, swa_state=swa_state, chosen=chosen, val_logits=val_logits,
+        val_scores={"val_loss": val_loss, **val_scores},
+    )

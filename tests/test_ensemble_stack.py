@@ -1,0 +1,141 @@
+"""Stack math: meta-features, every meta-learner, and fold honesty (the leak test)."""
+
+import numpy as np
+import pytest
+
+from grocer.ensemble.crossfit import cross_fit, evaluation_folds, group_folds
+from grocer.ensemble.metrics import accuracy
+from grocer.ensemble.stack import METHODS, build_features, create_meta_model, cross_fit_probs
+from grocer.errors import GrocerError
+from grocer.params import StackParams
+from grocer.predictions import softmax
+
+STACK = dict(logreg_c=1.0, ridge_alpha=1.0, hgb_max_iter=30, hgb_learning_rate=0.1)
+
+
+def base_outputs(n=300, n_classes=4, n_models=2, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n)
+    logits = rng.normal(0, 1, (n_models, n, n_classes))
+    logits[:, np.arange(n), y] += 2.0
+    probs = softmax(logits.reshape(-1, n_classes)).reshape(logits.shape)
+    return logits, probs, y
+
+
+def test_features_have_the_documented_columns():
+    logits, probs, _ = base_outputs(n=10, n_classes=3, n_models=2)
+    expert = {"c0-c2": np.linspace(0, 1, 10)}
+    feats = build_features(logits, probs, ["m1", "m2"], {"c0-c2": (0, 2)}, expert)
+    # per model: 3 probs + 3 logits + entropy + margin + top2_gap + 1 pair diff = 10; + 1 expert column
+    assert feats.matrix.shape == (10, 21)
+    assert len(feats.names) == 21 == feats.column_class.size
+    assert (feats.column_class[[feats.names.index("m1:prob0"), feats.names.index("m2:logit0")]] == 0).all()
+    assert feats.column_class[feats.names.index("expert:c0-c2:prob_b")] == -1
+    margin = feats.matrix[:, feats.names.index("m1:margin")]
+    top = np.sort(probs[0], axis=1)
+    np.testing.assert_allclose(margin, top[:, -1] - top[:, -2])
+    diff = feats.matrix[:, feats.names.index("m2:c0-c2:logit_diff")]
+    np.testing.assert_allclose(diff, logits[1][:, 2] - logits[1][:, 0])
+    np.testing.assert_allclose(feats.matrix[:, -1], expert["c0-c2"])
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_fits_and_beats_chance(method):
+    logits, probs, y = base_outputs()
+    feats = build_features(logits, probs, ["a", "b"], {}, {})
+    fold = np.arange(y.size) % 3
+    params = StackParams(method=method, **STACK)
+    out = cross_fit_probs(feats.matrix, y, fold, lambda: create_meta_model(params, feats.column_class, 4))
+    assert out.shape == (y.size, 4)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-9)
+    assert accuracy(y, out.argmax(1)) > 0.6
+
+
+def test_a_class_missing_from_the_training_rows_keeps_its_column():
+    logits, probs, y = base_outputs(n_classes=4)
+    feats = build_features(logits, probs, ["a", "b"], {}, {})
+    keep = y != 3
+    model = create_meta_model(StackParams(method="logreg", **STACK), feats.column_class, 4)
+    out = model.fit(feats.matrix[keep], y[keep]).predict_proba(feats.matrix)
+    assert out.shape == (y.size, 4)
+    assert (out[:, 3] == 0).all()
+
+
+class SpyModel:
+    """Records the rows it is trained on (column 0 carries the row id) and predicts uniformly."""
+
+    trained_on: list[set[int]] = []
+    predicted: list[set[int]] = []
+
+    def fit(self, x, y):
+        SpyModel.trained_on.append(set(x[:, 0].astype(int)))
+        return self
+
+    def predict_proba(self, x):
+        SpyModel.predicted.append(set(x[:, 0].astype(int)))
+        return np.full((len(x), 2), 0.5)
+
+
+def test_leak_a_meta_model_never_trains_on_the_rows_it_scores():
+    SpyModel.trained_on, SpyModel.predicted = [], []
+    n = 60
+    x = np.arange(n, dtype=float)[:, None]
+    fold = np.repeat([0, 1, 2], n // 3)
+    cross_fit_probs(x, np.arange(n) % 2, fold, SpyModel)
+    assert len(SpyModel.trained_on) == 3
+    for trained, scored in zip(SpyModel.trained_on, SpyModel.predicted):
+        assert trained.isdisjoint(scored)
+        assert trained | scored == set(range(n))
+        assert len({int(fold[i]) for i in scored}) == 1
+
+
+def test_leak_memorisable_labels_score_at_chance_when_held_out():
+    """Random labels and a unique id feature: in-sample fitting is near perfect, honest scoring is not."""
+    rng = np.random.default_rng(0)
+    n, n_classes = 200, 4
+    y = rng.integers(0, n_classes, n)
+    x = np.column_stack([rng.permutation(n), rng.normal(size=n)]).astype(float)
+    fold = np.arange(n) % 4
+
+    memoriser = StackParams(method="hgb", **{**STACK, "hgb_max_iter": 60, "hgb_learning_rate": 0.5})
+
+    def make():
+        return create_meta_model(memoriser, np.array([-1, -1]), n_classes)
+
+    in_sample = make().fit(x, y).predict_proba(x).argmax(1)
+    honest = cross_fit_probs(x, y, fold, make).argmax(1)
+    assert accuracy(y, in_sample) > 0.9
+    assert accuracy(y, honest) < 0.4
+
+
+def test_single_base_fold_is_split_again_with_groups_kept_whole():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 120)
+    groups = np.array([f"g{i % 12}" for i in range(120)])
+    folds = evaluation_folds(np.zeros(120, dtype=int), y, groups, n_splits=4, seed=0)
+    assert set(folds) == {0, 1, 2, 3}
+    for g in set(groups):
+        assert len(set(folds[groups == g])) == 1
+    again = evaluation_folds(np.zeros(120, dtype=int), y, groups, n_splits=4, seed=0)
+    assert np.array_equal(folds, again)
+
+
+def test_several_base_folds_are_the_evaluation_folds():
+    base = np.array([1, 3, 3, 1, 4])
+    np.testing.assert_array_equal(evaluation_folds(base, np.zeros(5, int), None, 5, 0), [0, 1, 1, 0, 2])
+
+
+def test_group_folds_hold_out_whole_groups():
+    groups = np.array(list("aabbccddee"))
+    folds = group_folds(groups, n_splits=3)
+    assert len(set(folds)) == 3
+    for g in set(groups):
+        assert len(set(folds[groups == g])) == 1
+    with pytest.raises(GrocerError, match="two groups"):
+        group_folds(np.array(["a"] * 4), 3)
+
+
+def test_cross_fit_puts_each_prediction_on_its_own_row():
+    fold = np.array([0, 1, 0, 1, 2])
+    out = cross_fit(fold, lambda train: set(train.tolist()), lambda seen, rows: np.array([len(seen)] * rows.size))
+    np.testing.assert_array_equal(out, [3, 3, 3, 3, 4])

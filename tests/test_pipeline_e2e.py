@@ -1,0 +1,63 @@
+"""The real `dvc repro` and `dvc exp run -S` on a tiny copy of this project."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from pipeline_project import copy_repo, dvc, ran_stages
+
+DATA_STAGES = {"sample", "ingest", "clean"}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    root = copy_repo(tmp_path_factory.mktemp("e2e"))
+    first = dvc(root, "repro")
+    return root, first.stdout
+
+
+def test_repro_runs_every_stage_and_writes_the_submission(repo):
+    root, output = repo
+    ran = ran_stages(output)
+    assert {"sample", "ingest", "clean", "review", "folds", "cache", "train@tiny-0", "train@tiny-1",
+            "infer@tiny-0", "blend", "stack", "override", "submit", "audit", "report"} <= ran
+    submission = pd.read_csv(root / "data/submission/submission.csv")
+    sample = pd.read_csv(root / "data/sample/sample_submission.csv")
+    assert list(submission.columns) == list(sample.columns)
+    assert submission["image_id"].tolist() == sample["image_id"].tolist()
+    classes = json.loads((root / "data/interim/classes.json").read_text())["classes"]
+    assert submission["label"].isin(classes).all()
+    final = json.loads((root / "metrics/final.json").read_text())
+    assert final  # the evolution table exists
+
+
+def test_second_repro_is_a_no_op(repo):
+    root, _ = repo
+    again = dvc(root, "repro")
+    assert ran_stages(again.stdout) == set()
+    assert "up to date" in again.stdout
+
+
+def test_param_change_reruns_only_dependent_stages(repo):
+    root, _ = repo
+    variant = dvc(root, "exp", "run", "-S", "clean.variant=aggressive")
+    ran = ran_stages(variant.stdout)
+    assert "review" in ran and not ran & DATA_STAGES
+
+    stack = dvc(root, "exp", "run", "-S", "stack.method=hgb")
+    ran = ran_stages(stack.stdout)
+    assert "stack" in ran and "submit" in ran
+    assert not any(s.startswith(("train@", "infer@", "pair@")) for s in ran) and "blend" not in ran
+
+
+def test_augmentation_ab_shows_in_metrics_diff(repo):
+    root, _ = repo
+    dvc(root, "exp", "run", "-n", "color-off", "-S", "aug.profile=no_color")
+    run = dvc(root, "exp", "run", "-n", "color-on", "-S", "aug.profile=full")
+    ran = ran_stages(run.stdout)
+    assert "train@tiny-0" in ran and not ran & (DATA_STAGES | {"review", "folds", "cache"})
+    diff = dvc(root, "metrics", "diff", "color-off", "color-on", "--json").stdout
+    changed = json.loads(diff)
+    assert any(path.startswith("metrics/train/") for path in changed)
+    assert not any(path in changed for path in ("metrics/ingest.json", "metrics/clean.json"))

@@ -1,0 +1,292 @@
+"""blend -> stack -> override -> submit on a synthetic tmp project whose prediction tables the test writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import deep_update, default_params_dict, make_params
+from grocer import atomic, cli, paths
+from grocer.errors import GrocerError
+from grocer.predictions import softmax, write_predictions
+from grocer.stages import blend, override, stack, submit
+
+CLASSES = ["c0", "c1", "c2", "c3"]
+MODELS = ["convnext", "effnet"]
+N_TRAIN, N_TEST, N_FOLDS = 150, 40, 3
+SHA = "f" * 64
+
+
+def fake_logits(rng: np.random.Generator, y: np.ndarray, strength: float) -> np.ndarray:
+    """Informative logits; classes c0 and c1 are confused at small margins (the override's case)."""
+    logits = rng.normal(0, 1.0, (y.size, len(CLASSES)))
+    logits[np.arange(y.size), y] += strength
+    pair_rows = np.isin(y, [0, 1])
+    logits[pair_rows, 0] = logits[pair_rows, 1] = np.maximum(logits[pair_rows, 0], logits[pair_rows, 1])
+    logits[pair_rows, :2] += rng.normal(0, 0.3, (pair_rows.sum(), 2))
+    return logits
+
+
+def write_table(path: Path, ids: list[str], logits: np.ndarray) -> None:
+    write_predictions(path, ids, logits, softmax(logits), CLASSES)
+
+
+def write_expert(path: Path, ids: list[str], y: np.ndarray, rng: np.random.Generator) -> None:
+    prob_b = np.clip((y == 1) * 0.8 + 0.1 + rng.normal(0, 0.08, y.size), 0, 1)
+    atomic.write_frame(path, pd.DataFrame({"image_id": ids, "prob_b": prob_b}))
+
+
+def write_project(root: Path, data_dir: str = "data/sample", id_col: str = "image_id", label_col: str = "label"):
+    rng = np.random.default_rng(0)
+    train_ids = [f"tr{i:03d}.jpg" for i in range(N_TRAIN)]
+    y = np.arange(N_TRAIN) % len(CLASSES)
+    folds = rng.permutation(np.arange(N_TRAIN) % N_FOLDS)
+    groups = [f"g{i % 10}" for i in range(N_TRAIN)]
+    test_ids = [f"te{i:03d}.jpg" for i in range(N_TEST)]
+    test_y = rng.integers(0, len(CLASSES), N_TEST)
+
+    (root / "data/interim").mkdir(parents=True)
+    (root / paths.CLASSES).write_text(json.dumps({"classes": CLASSES}))
+    (root / paths.TEST_FINGERPRINT).write_text(json.dumps({"n_images": N_TEST, "sha256": SHA}))
+    (root / paths.FOLDS).parent.mkdir(parents=True)
+    pd.DataFrame({"image_id": train_ids, "label": [CLASSES[k] for k in y], "group": groups, "fold": folds}).to_csv(
+        root / paths.FOLDS, index=False
+    )
+    order = rng.permutation(N_TEST)  # the sample's order is not the prediction tables' order
+    (root / data_dir).mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({id_col: [test_ids[i] for i in order], label_col: "c0"}).to_csv(
+        root / data_dir / "sample_submission.csv", index=False
+    )
+    (root / paths.SAMPLE_TRUTH_DIR).mkdir(parents=True)
+    pd.DataFrame({"image_id": test_ids, "label": [CLASSES[k] for k in test_y], "group": "g"}).to_csv(
+        root / paths.SAMPLE_TEST_LABELS, index=False
+    )
+    for m, model in enumerate(MODELS):
+        for k in range(N_FOLDS):
+            item = root / paths.infer_dir(model, k)
+            val = folds == k
+            strength = 1.5 + m  # the second model is the better one
+            val_ids = [i for i, v in zip(train_ids, val) if v]
+            write_table(item / "oof.parquet", val_ids, fake_logits(rng, y[val], strength))
+            shuffled = rng.permutation(N_TEST)  # every table in its own order
+            shuffled_ids = [test_ids[i] for i in shuffled]
+            write_table(item / "test.parquet", shuffled_ids, fake_logits(rng, test_y[shuffled], strength))
+            (item / "meta.json").write_text(json.dumps({"test_fingerprint": SHA}))
+    for k in range(N_FOLDS):
+        item = root / paths.pair_item_dir("c0-c1", k)
+        val = folds == k
+        write_expert(item / "oof.parquet", [i for i, v in zip(train_ids, val) if v], y[val], rng)
+        write_expert(item / "test.parquet", test_ids, test_y, rng)
+    return {"train_ids": train_ids, "test_ids": test_ids, "sample_order": [test_ids[i] for i in order]}
+
+
+OVERRIDES = {
+    "run": {"models": MODELS, "folds": [0, 1, 2]},
+    "folds": {"n_splits": N_FOLDS},
+    "pairs": {"list": ["c0-c1"]},
+    "stack": {"method": "logreg"},
+}
+
+
+def params_for(extra: dict | None = None):
+    return make_params(deep_update(OVERRIDES, extra or {}))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    info = write_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return info
+
+
+def run_chain(params) -> None:
+    for stage in (blend, stack, override, submit):
+        stage.run(params)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_full_chain_writes_submission_and_evolution(project):
+    run_chain(params_for())
+
+    blend_metrics = read_json(paths.metrics_file("blend"))
+    assert blend_metrics["oof_coverage"] == 1.0
+    assert {"best_single", "equal", "fitted", "bias", "model_convnext", "model_effnet"} <= set(blend_metrics)
+    weights = read_json(paths.BLEND_WEIGHTS)["weights"]
+    assert set(weights) == {"0", "1", "2"}
+    for per_fold in weights.values():
+        assert np.isclose(sum(per_fold.values()), 1.0) and min(per_fold.values()) >= 0
+        assert per_fold["effnet"] > per_fold["convnext"]  # the stronger model weighs more
+
+    stack_metrics = read_json(paths.metrics_file("stack"))
+    assert stack_metrics["n_eval_folds"] == N_FOLDS and stack_metrics["n_groups"] == 10
+    assert 0.5 < stack_metrics["oof_acc"] <= 1 and 0 < stack_metrics["logo_acc"] <= 1
+
+    override_metrics = read_json(paths.metrics_file("override"))
+    assert override_metrics["c0-c1"]["auc"] > 0.9
+    assert override_metrics["after"]["oof_acc"] >= override_metrics["before"]["oof_acc"]
+
+    final = read_json(paths.FINAL_METRICS)
+    assert list(k for k in final if isinstance(final[k], dict)) == ["best_single", "blend", "bias", "stack", "override"]
+    assert final["oof_acc"] == final["override"]["oof_acc"] == override_metrics["after"]["oof_acc"]
+    assert final["oof_coverage"] == 1.0
+    assert 0 <= final["test_acc"] <= 1 and 0 <= final["test_f1"] <= 1
+    all_numbers = [v for v in final.values() if not isinstance(v, dict)]
+    all_numbers += [x for v in final.values() if isinstance(v, dict) for x in v.values()]
+    assert all(isinstance(v, float) for v in all_numbers)
+
+    submission = pd.read_csv(paths.SUBMISSION, dtype=str)
+    assert list(submission.columns) == ["image_id", "label"]
+    assert submission["image_id"].tolist() == project["sample_order"]
+    assert set(submission["label"]) <= set(CLASSES)
+    test = pd.read_parquet(paths.prediction_table(paths.OVERRIDE_DIR, "test")).set_index("image_id")
+    expected = test.loc[project["sample_order"], [f"prob_{c}" for c in CLASSES]].to_numpy().argmax(axis=1)
+    assert submission["label"].tolist() == [CLASSES[k] for k in expected]
+    truth = pd.read_csv(paths.SAMPLE_TEST_LABELS).set_index("image_id").loc[project["sample_order"], "label"]
+    assert final["test_acc"] == pytest.approx((truth.to_numpy() == submission["label"].to_numpy()).mean())
+
+
+def test_quick_mode_works_on_the_oof_rows_available(project):
+    run_chain(params_for({"run": {"folds": [1]}}))
+    final = read_json(paths.FINAL_METRICS)
+    assert final["oof_coverage"] == pytest.approx(1 / N_FOLDS)
+    stack_metrics = read_json(paths.metrics_file("stack"))
+    assert stack_metrics["n_oof"] == N_TRAIN // N_FOLDS
+    assert stack_metrics["n_eval_folds"] >= 2  # the single fold was split again for honest scores
+    assert len(pd.read_parquet(paths.prediction_table(paths.BLEND_DIR, "oof"))) == N_TRAIN // N_FOLDS
+    assert list(read_json(paths.BLEND_WEIGHTS)["weights"]) == ["1"]
+    assert len(pd.read_csv(paths.SUBMISSION)) == N_TEST
+
+
+def test_switched_off_steps_leave_the_chain(project):
+    run_chain(params_for({"blend": {"calibrate_bias": False}, "override": {"enabled": False}}))
+    final = read_json(paths.FINAL_METRICS)
+    assert [k for k in final if isinstance(final[k], dict)] == ["best_single", "blend", "stack"]
+    assert "bias" not in read_json(paths.metrics_file("blend"))
+    assert read_json(paths.metrics_file("override"))["n_changed_oof"] == 0
+    stack_test = pd.read_parquet(paths.prediction_table(paths.STACK_DIR, "test")).set_index("image_id")
+    labels = stack_test.loc[pd.read_csv(paths.SUBMISSION)["image_id"], [f"prob_{c}" for c in CLASSES]].to_numpy()
+    assert pd.read_csv(paths.SUBMISSION)["label"].tolist() == [CLASSES[k] for k in labels.argmax(axis=1)]
+
+
+def test_missing_model_predictions_are_named(project):
+    paths.prediction_table(paths.infer_dir("effnet", 1), "oof").unlink()
+    with pytest.raises(GrocerError, match=r"infer@effnet-1") as error:
+        blend.run(params_for())
+    assert "infer@convnext" not in str(error.value)
+    # a model/fold left out of run.folds is not required
+    blend.run(params_for({"run": {"folds": [0, 2]}}))
+
+
+def test_missing_pair_expert_is_named(project):
+    paths.prediction_table(paths.pair_item_dir("c0-c1", 2), "test").unlink()
+    with pytest.raises(GrocerError, match=r"pair@c0-c1-2"):
+        stack.run(params_for())
+
+
+def test_mismatched_oof_ids_are_an_error(project):
+    path = paths.prediction_table(paths.infer_dir("convnext", 0), "oof")
+    table = pd.read_parquet(path)
+    table.loc[0, "image_id"] = "intruder.jpg"
+    table.to_parquet(path, index=False)
+    with pytest.raises(GrocerError, match=r"intruder\.jpg"):
+        blend.run(params_for())
+    table.drop(index=0).to_parquet(path, index=False)  # now one fold row has no prediction
+    with pytest.raises(GrocerError, match=r"no prediction for 1 id"):
+        blend.run(params_for())
+
+
+def test_test_ids_must_agree_across_models(project):
+    path = paths.prediction_table(paths.infer_dir("effnet", 2), "test")
+    pd.read_parquet(path).iloc[1:].to_parquet(path, index=False)
+    with pytest.raises(GrocerError, match=str(path)):
+        stack.run(params_for())
+
+
+def test_expert_must_score_every_fold_row(project):
+    path = paths.prediction_table(paths.pair_item_dir("c0-c1", 0), "oof")
+    pd.read_parquet(path).iloc[3:].to_parquet(path, index=False)
+    with pytest.raises(GrocerError, match=r"no prediction for 3 id"):
+        stack.run(params_for())
+
+
+def test_a_different_test_set_is_refused(project):
+    (Path(paths.infer_meta("convnext", 1))).write_text(json.dumps({"test_fingerprint": "0" * 64}))
+    with pytest.raises(GrocerError, match="different test set"):
+        blend.run(params_for())
+
+
+def test_submission_follows_the_sample_header_and_order(tmp_path, monkeypatch):
+    info = write_project(tmp_path, data_dir="data/raw", id_col="id", label_col="class")
+    monkeypatch.chdir(tmp_path)
+    params = params_for({"data": {"dir": "data/raw", "id_col": "id", "label_col": "class"}})
+    run_chain(params)
+    text = paths.SUBMISSION.read_text().splitlines()
+    assert text[0] == "id,class"
+    assert [line.split(",")[0] for line in text[1:]] == info["sample_order"]
+    assert "test_acc" not in read_json(paths.FINAL_METRICS)  # not the sample: no known test labels
+
+
+def test_submission_is_verified_by_reading_it_back(project, monkeypatch):
+    run_chain(params_for())
+    real_write = atomic.write_frame
+
+    def lossy_write(path, frame):  # a writer that drops the last row
+        real_write(path, frame.iloc[:-1])
+
+    monkeypatch.setattr(atomic, "write_frame", lossy_write)
+    with pytest.raises(GrocerError, match="reading it back"):
+        submit.run(params_for())
+    assert not paths.SUBMISSION.exists()
+
+
+def test_cli_reports_one_line_for_missing_predictions(project, capsys):
+    Path("params.yaml").write_text(yaml.safe_dump(deep_update(default_params_dict(), OVERRIDES)))
+    paths.prediction_table(paths.infer_dir("convnext", 0), "test").unlink()
+    assert cli.main(["blend"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("grocer blend: error: missing predictions of infer@convnext-0")
+    assert len(err.splitlines()) == 1
+
+
+def test_override_stage_fixes_a_confused_stack_and_touches_only_pair_rows(project):
+    """A stack that mixes up c0/c1 at small margins: the (good) expert is switched on and fixes rows."""
+    rng = np.random.default_rng(3)
+    folds = pd.read_csv(paths.FOLDS)
+    y = folds["label"].map({c: k for k, c in enumerate(CLASSES)}).to_numpy()
+    probs = np.full((len(y), 4), 0.02)
+    probs[np.arange(len(y)), y] = 0.94
+    pair_rows = np.isin(y, [0, 1])
+    probs[pair_rows, 0] = rng.uniform(0.40, 0.52, pair_rows.sum())  # a coin flip between c0 and c1
+    probs[pair_rows, 1] = 0.96 - probs[pair_rows, 0]
+    write_predictions(paths.prediction_table(paths.STACK_DIR, "oof"), folds["image_id"].tolist(), np.log(probs),
+                      probs, CLASSES)
+    test_probs = np.tile([0.47, 0.49, 0.02, 0.02], (N_TEST, 1))
+    write_predictions(paths.prediction_table(paths.STACK_DIR, "test"), project["test_ids"], np.log(test_probs),
+                      test_probs, CLASSES)
+
+    override.run(params_for())
+    metrics = read_json(paths.metrics_file("override"))
+    assert metrics["c0-c1"]["margin"] > 0
+    assert metrics["n_changed_oof"] > 10 and metrics["n_changed_test"] > 0
+    assert metrics["after"]["oof_acc"] > metrics["before"]["oof_acc"] + 0.1
+    after = pd.read_parquet(paths.prediction_table(paths.OVERRIDE_DIR, "oof"))
+    after = after[[f"prob_{c}" for c in CLASSES]].to_numpy()
+    np.testing.assert_allclose(after[~pair_rows], probs[~pair_rows], rtol=1e-6)
+
+
+def test_test_predictions_must_cover_the_whole_test_set(project):
+    for model in MODELS:
+        for k in range(N_FOLDS):
+            path = paths.prediction_table(paths.infer_dir(model, k), "test")
+            table = pd.read_parquet(path)
+            table[table["image_id"] != "te000.jpg"].to_parquet(path, index=False)
+    with pytest.raises(GrocerError, match=f"hold {N_TEST - 1} ids, ingest saw {N_TEST}"):
+        blend.run(params_for())

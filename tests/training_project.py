@@ -1,0 +1,60 @@
+"""A training-ready project made by the tests: classes.json, test fingerprint, folds.csv, image cache.
+
+The images are procedural (a textured blob whose hue, size and stripe frequency depend on
+the class, on a noisy background), learnable in a few epochs by a tiny model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from grocer import paths
+from grocer.imagecache import save_cache
+
+FINGERPRINT = "f" * 64
+
+
+def class_images(rng: np.random.Generator, k: int, n_classes: int, n: int, size: int) -> np.ndarray:
+    """n images of class k: (n, size, size, 3) uint8."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    hue = k / n_classes
+    colour = 127 + 110 * np.array([np.cos(2 * np.pi * (hue + s / 3)) for s in range(3)], dtype=np.float32)
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        cx, cy = rng.uniform(0.35, 0.65, 2)
+        radius = 0.18 + 0.12 * (k % 3) / 2 + rng.uniform(-0.03, 0.03)
+        blob = ((xx - cx) ** 2 + (yy - cy) ** 2) < radius**2
+        stripes = np.sin(2 * np.pi * (2 + k % 4) * (xx + yy) + rng.uniform(0, 6.3))[..., None] * 30
+        background = rng.normal(120, 35, (size, size, 3))
+        pixels = np.where(blob[..., None], colour * rng.uniform(0.85, 1.15) + stripes, background)
+        out[i] = np.clip(pixels + rng.normal(0, 8, pixels.shape), 0, 255).astype(np.uint8)
+    return out
+
+
+def write_training_inputs(
+    root: Path, n_classes: int = 3, per_class: int = 10, n_test: int = 6, size: int = 40, n_folds: int = 2,
+    seed: int = 0, class_names: list[str] | None = None,
+) -> list[str]:
+    """Write the inputs of the train/infer/pair stages under `root` (a project root); returns the classes."""
+    rng = np.random.default_rng(seed)
+    classes = class_names or [f"class{k}" for k in range(n_classes)]
+    images, ids, labels = [], [], []
+    for k, label in enumerate(classes):
+        images.append(class_images(rng, k, len(classes), per_class, size))
+        ids += [f"tr_{label}_{i:04d}" for i in range(per_class)]
+        labels += [label] * per_class
+    train = np.concatenate(images)
+    test = np.concatenate([class_images(rng, i % len(classes), len(classes), 1, size) for i in range(n_test)])
+    test_ids = [f"te_{i:04d}" for i in range(n_test)]
+    folds = np.concatenate([np.arange(per_class) % n_folds for _ in classes])
+    (root / paths.INTERIM_DIR).mkdir(parents=True, exist_ok=True)
+    (root / paths.CLASSES).write_text(json.dumps({"classes": sorted(classes)}))
+    (root / paths.TEST_FINGERPRINT).write_text(json.dumps({"n_images": n_test, "sha256": FINGERPRINT}))
+    (root / paths.PREPARED_DIR).mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"image_id": ids, "label": labels, "group": "", "fold": folds}).to_csv(root / paths.FOLDS, index=False)
+    save_cache(root / paths.CACHE_DIR, train, ids, test, test_ids, size, FINGERPRINT)
+    return sorted(classes)
