@@ -12,10 +12,12 @@ Steps:
      internet, so the same versions are installed once from the npm registry into
      .scratch/plots_render/ and a copy of the page points its <script> tags at them.
   3. Chromium (headless) loads the copy, lets the scripts run, and
-     - dumps the DOM: every Vega plot must have become a <canvas> (vega-embed's renderer),
-       and every image plot an <img>;
-     - takes a screenshot, tall enough for all plots, for a person to look at.
-Prints the plot count and the PNG's path; exits 1 when a plot did not render.
+     - dumps the DOM: every Vega plot must have become a <canvas> (vega-embed's renderer);
+     - takes a screenshot, tall enough for all plots (blank bottom trimmed), for a person
+       to look at.
+Prints the plot counts, the ids of plots that have no data points (a plot over files that
+do not exist, e.g. a train item outside run.folds, or the group plot without groups) and
+the PNG's path; exits 1 when a Vega plot did not render.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 CHROMIUM = os.environ.get("GROCER_CHROMIUM", "/usr/bin/chromium")
 SCRATCH = Path(".scratch/plots_render")
+SPEC = re.compile(r'<div id = "(?P<id>[^"]+)">\s*<script[^>]*>\s*var spec = (?P<spec>\{.*?\});\s*vegaEmbed\(', re.DOTALL)
 CDN_SCRIPT = re.compile(r'<script src="https://cdn\.jsdelivr\.net/npm/(?P<package>[a-z-]+)@(?P<version>[0-9.]+)"></script>')
 BUILD_FILE = {"vega": "vega.min.js", "vega-lite": "vega-lite.min.js", "vega-embed": "vega-embed.min.js"}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -78,6 +81,21 @@ def offline_copy(page_path: Path, scratch: Path) -> Path:
     return copy
 
 
+def empty_plots(page: str) -> list[str]:
+    """Ids of the Vega plots whose data has no points (DVC writes `{}` when no file loaded)."""
+    return [m["id"] for m in SPEC.finditer(page) if not json.loads(m["spec"]).get("data", {}).get("values")]
+
+
+def trim_blank_bottom(png: Path) -> None:
+    """Cut the white rows below the last plot (the window is sized for the worst case)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(png) as image:
+        box = ImageOps.invert(image.convert("RGB")).getbbox()
+        if box:
+            image.crop((0, 0, image.width, min(image.height, box[3] + 20))).save(png)
+
+
 def chromium(page: Path, *args: str) -> str:
     command = [CHROMIUM, *CHROMIUM_FLAGS, "--virtual-time-budget=20000", *args, page.resolve().as_uri()]
     return run(command, timeout=180).stdout
@@ -97,11 +115,12 @@ def main() -> int:
         html_dir = Path(tmp) / "dvc_plots"
         command = ["diff", *args.diff] if args.diff else ["show"]
         shown = run([dvc, "plots", *command, "-o", str(html_dir)], cwd=project)
-        if "warning" in (shown.stdout + shown.stderr).lower():
-            print(f"plots_render: dvc plots show warned:\n{shown.stderr.strip()}", file=sys.stderr)
+        if shown.stderr.strip():  # e.g. "DVC failed to load some plots ..."
+            print(f"dvc plots show: {shown.stderr.strip()}", file=sys.stderr)
         page = html_dir / "index.html"
         n_vega = page.read_text().count("vegaEmbed(")
         n_images = page.read_text().count("<img")
+        empty = empty_plots(page.read_text())
         offline = offline_copy(page, project / SCRATCH)
 
         dom = chromium(offline, "--dump-dom")
@@ -109,8 +128,11 @@ def main() -> int:
         height = min(PLOT_HEIGHT * (n_vega + n_images) + 300, 16000)
         out.parent.mkdir(parents=True, exist_ok=True)
         chromium(offline, f"--window-size=1400,{height}", f"--screenshot={out}")
+        trim_blank_bottom(out)
 
     print(f"vega plots: {n_vega}, rendered as canvas: {n_canvas}, image plots: {n_images}")
+    if empty:
+        print(f"plots without data ({len(empty)}): " + "; ".join(empty))
     print(f"screenshot: {out}")
     if n_vega == 0 or n_canvas < n_vega or not out.is_file():
         print("plots_render: some plots did not render", file=sys.stderr)

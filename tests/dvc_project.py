@@ -1,40 +1,31 @@
-"""Throwaway copies of this project, driven by real `git` and `dvc` subprocesses.
+"""Clones of the tiny project (tests/pipeline_project.py), driven by real `git` and `dvc`.
 
-`make_project` lays out the project as it stands (its tracked and untracked files, less
-what git ignores, the outputs, dvc.lock and the review journals) with a tiny dataset in
-`data/raw` and params.yaml overridden for it, ready to commit. `Workspace` runs commands in
-one such checkout: the project venv's `dvc` and `grocer` come first on PATH and the
-checkout's own `src/` on PYTHONPATH, so a clone runs its own code, as a teammate's would.
-The environment carries no AWS credentials and reads no AWS config files: each test says
-where credentials come from.
+`Workspace` runs commands in one checkout: the project venv's `dvc` and `grocer` first on
+PATH and the checkout's own `src/` on PYTHONPATH, so a clone runs its own code, as a
+teammate's would. The environment carries no AWS credentials and reads no AWS config
+file: each test says where credentials come from.
 
 DVC tells what it did on stdout; `Run` reads it back:
     Running stage 'x':                                          x was computed
     Stage 'x' is cached - skipping run, checking out outputs    x was restored from the run-cache
-    Stage 'x' didn't change, skipping                           x matched dvc.lock
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from conftest import REPO, deep_update, default_params_dict, write_dataset
+from pipeline_project import BIN, environment
 
-VENV_BIN = Path(sys.executable).parent
 COMMAND_TIMEOUT = 900
 
 RAN = re.compile(r"^Running stage '([^']+)':", re.MULTILINE)
 RESTORED = re.compile(r"^Stage '([^']+)' is cached - skipping run, checking out outputs", re.MULTILINE)
-UNCHANGED = re.compile(r"^Stage '([^']+)' didn't change, skipping", re.MULTILINE)
 
 
 @dataclass
@@ -53,22 +44,17 @@ class Run:
     def restored(self) -> set[str]:
         return set(RESTORED.findall(self.output))
 
-    @property
-    def unchanged(self) -> set[str]:
-        return set(UNCHANGED.findall(self.output))
-
     def __str__(self) -> str:
         return f"$ {' '.join(self.command)}  (exit {self.returncode})\n{self.output}"
 
 
 def base_env(home: Path) -> dict[str, str]:
-    """This process's environment less every AWS_/DVC_ variable, with the project venv first on PATH.
+    """pipeline_project's environment less every AWS_/DVC_ variable.
 
-    The AWS config and credentials files point into `home` (absent), and the EC2 metadata
+    The AWS config and credentials files point into `home` (absent) and the EC2 metadata
     lookup is off, so a missing credential fails at once instead of being found elsewhere.
     """
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "DVC_"))}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env = {key: value for key, value in environment().items() if not key.startswith(("AWS_", "DVC_"))}
     env["AWS_CONFIG_FILE"] = str(home / "aws-config")
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(home / "aws-credentials")
     env["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -93,21 +79,20 @@ class Workspace:
         return run
 
     def dvc(self, *args: str, check: bool = True, extra_env: dict[str, str] | None = None) -> Run:
-        return self.run(str(VENV_BIN / "dvc"), *args, check=check, extra_env=extra_env)
+        return self.run(str(BIN / "dvc"), *args, check=check, extra_env=extra_env)
 
     def git(self, *args: str) -> str:
         return self.run("git", *args).output
 
     def lock_outs(self) -> list[str]:
-        """Every output path in dvc.lock (cached outputs and `cache: false` metrics alike)."""
+        """Every output path in dvc.lock."""
         lock = yaml.safe_load((self.path / "dvc.lock").read_text())
         return sorted({out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])})
 
     def cached_outs(self) -> list[str]:
         """The outputs DVC keeps out of git (it lists them in .gitignore files): what `dvc pull` restores."""
         outs = self.lock_outs()
-        ignored = self.run("git", "check-ignore", *outs, check=False).output.split()
-        return sorted(ignored)
+        return sorted(self.run("git", "check-ignore", *outs, check=False).output.split())
 
     def snapshot(self, rels: list[str]) -> dict[str, str]:
         """sha256 of every file under `rels` (files or directories), keyed by relative path."""
@@ -124,51 +109,12 @@ class Workspace:
         return {str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file()}
 
 
-def configure_git(workspace: Workspace) -> None:
-    """A local identity (experiments are commits) and no signing, whatever the machine's git config says."""
-    workspace.git("config", "user.name", "grocer test")
-    workspace.git("config", "user.email", "grocer-test@example.invalid")
-    workspace.git("config", "commit.gpgsign", "false")
-
-
-def project_files(repo: Path = REPO) -> list[str]:
-    """The project's source files: tracked and untracked, less ignored files, outputs, dvc.lock and journals."""
-    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                             cwd=repo, check=True, capture_output=True, text=True).stdout
-    return sorted({rel for rel in listing.split("\0") if rel and _is_source(rel) and (repo / rel).is_file()})
-
-
-def _is_source(rel: str) -> bool:
-    if rel == "dvc.lock" or rel.startswith(("metrics/", "plots/", "models/")):
-        return False
-    if rel.startswith("data/"):  # keep the sessions folder (a review dependency), not its journals
-        return rel.startswith("data/review/sessions/") and not rel.endswith(".jsonl")
-    return True
-
-
-def make_project(root: Path, params_overrides: dict, env: dict[str, str], repo: Path = REPO) -> Workspace:
-    """A fresh git repo at `root` holding the project, a tiny dataset in data/raw and tiny params (not committed)."""
-    for rel in project_files(repo):
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(repo / rel, target)
-    write_dataset(root / "data" / "raw")
-    params = deep_update(default_params_dict(), params_overrides)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    workspace = Workspace(root, env)
-    workspace.git("init", "-q", "-b", "main")
-    configure_git(workspace)
-    return workspace
-
-
-def init_origin(path: Path, env: dict[str, str]) -> Path:
+def init_origin(path: Path) -> Path:
     """A bare repo standing in for the team's git server."""
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True, env=env)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
     return path
 
 
 def clone(origin: Path, path: Path, env: dict[str, str]) -> Workspace:
     subprocess.run(["git", "clone", "-q", str(origin), str(path)], check=True, env=env)
-    workspace = Workspace(path, env)
-    configure_git(workspace)
-    return workspace
+    return Workspace(path, env)

@@ -153,6 +153,13 @@ def test_default_size_plan_is_mildly_imbalanced():
     assert len(plan.train) == 1500 and len(plan.test) == 500
     assert 50 <= min(counts.values()) and max(counts.values()) <= 150
     assert max(counts.values()) / min(counts.values()) > 1.3
+    # stations (background, light, camera) are shared across classes, so a background is no class shortcut
+    classes_at: dict[str, set[str]] = {}
+    for shot in plan.train_shots:
+        classes_at.setdefault(shot.station, set()).add(shot.label)
+    assert np.median([len(c) for c in classes_at.values()]) >= 5
+    test_only = {g.code for g in GROUPS if g.test_only}
+    assert not test_only & set(classes_at), "a test-only group's home station stays unseen in train"
 
 
 def test_demo_journal_parses_matches_the_files_and_replays_as_intended(out: Path, train: pd.DataFrame):

@@ -12,18 +12,9 @@ from grocer.training.loop import FitConfig, fit, train_loader
 from grocer.training.models import create_model, normalization
 from grocer.training.objectives import MultiClass
 from grocer.params import ZooModel
-from training_project import class_images
+from training_project import class_images, one_thread  # noqa: F401  (autouse fixture)
 
 N_CLASSES = 3
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not thrash when the machine is busy)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +157,10 @@ def test_swa_is_chosen_by_validation_loss(tmp_path, splits):
     without, _ = run_fit(tmp_path, splits, epochs=3, swa_start=None, name="noswa")
     assert without.swa_state is None and without.chosen == "best"
     assert result.best_val_loss == min(r["val_loss"] for r in result.history)
+
+
+def test_worker_processes_do_not_change_the_run(tmp_path, splits):
+    serial, serial_model = run_fit(tmp_path, splits, epochs=2, num_workers=0, name="serial")
+    parallel, parallel_model = run_fit(tmp_path, splits, epochs=2, num_workers=2, name="parallel")
+    assert deterministic(serial.history) == deterministic(parallel.history)
+    assert same_weights(serial_model.state_dict(), parallel_model.state_dict())

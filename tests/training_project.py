@@ -11,11 +11,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+import torch
 
+from conftest import make_params
 from grocer import paths
 from grocer.imagecache import save_cache
+from grocer.params import Params
 
 FINGERPRINT = "f" * 64
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models train fastest on one thread (and do not thrash when the machine is busy).
+
+    Import it into a test module to use it there."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def class_images(rng: np.random.Generator, k: int, n_classes: int, n: int, size: int) -> np.ndarray:
@@ -36,21 +51,26 @@ def class_images(rng: np.random.Generator, k: int, n_classes: int, n: int, size:
 
 
 def write_training_inputs(
-    root: Path, n_classes: int = 3, per_class: int = 10, n_test: int = 6, size: int = 40, n_folds: int = 2,
-    seed: int = 0, class_names: list[str] | None = None,
+    root: Path, n_classes: int = 3, per_class: int | list[int] = 10, n_test: int = 6, size: int = 40,
+    n_folds: int = 2, seed: int = 0, class_names: list[str] | None = None,
 ) -> list[str]:
-    """Write the inputs of the train/infer/pair stages under `root` (a project root); returns the classes."""
+    """Write the inputs of the train/infer/pair stages under `root` (a project root); returns the classes.
+
+    `per_class` is one count for every class or a count per class (imbalanced data).
+    """
     rng = np.random.default_rng(seed)
     classes = class_names or [f"class{k}" for k in range(n_classes)]
-    images, ids, labels = [], [], []
-    for k, label in enumerate(classes):
-        images.append(class_images(rng, k, len(classes), per_class, size))
-        ids += [f"tr_{label}_{i:04d}" for i in range(per_class)]
-        labels += [label] * per_class
+    counts = per_class if isinstance(per_class, list) else [per_class] * len(classes)
+    images, ids, labels, folds = [], [], [], []
+    for k, (label, count) in enumerate(zip(classes, counts)):
+        images.append(class_images(rng, k, len(classes), count, size))
+        ids += [f"tr_{label}_{i:04d}" for i in range(count)]
+        labels += [label] * count
+        folds.append(np.arange(count) % n_folds)
     train = np.concatenate(images)
     test = np.concatenate([class_images(rng, i % len(classes), len(classes), 1, size) for i in range(n_test)])
     test_ids = [f"te_{i:04d}" for i in range(n_test)]
-    folds = np.concatenate([np.arange(per_class) % n_folds for _ in classes])
+    folds = np.concatenate(folds)
     (root / paths.INTERIM_DIR).mkdir(parents=True, exist_ok=True)
     (root / paths.CLASSES).write_text(json.dumps({"classes": sorted(classes)}))
     (root / paths.TEST_FINGERPRINT).write_text(json.dumps({"n_images": n_test, "sha256": FINGERPRINT}))
@@ -58,3 +78,21 @@ def write_training_inputs(
     pd.DataFrame({"image_id": ids, "label": labels, "group": "", "fold": folds}).to_csv(root / paths.FOLDS, index=False)
     save_cache(root / paths.CACHE_DIR, train, ids, test, test_ids, size, FINGERPRINT)
     return sorted(classes)
+
+
+def tiny_params(train: dict | None = None, **sections: dict) -> Params:
+    """The repo's params scaled to a tiny project: timm test models, 32 px, 2 folds, 2 epochs."""
+    return make_params({
+        "cache": {"img_size": 40},
+        "folds": {"n_splits": 2},
+        "run": {"models": ["convnext"], "folds": [0, 1]},
+        "zoo": {
+            "convnext": {"arch": "test_convnext", "channels_last": False},
+            "effnet": {"arch": "test_efficientnet", "channels_last": False},
+            "vit": {"arch": "test_vit", "channels_last": False},
+        },
+        "train": {"device": "cpu", "img_size": 32, "epochs": 2, "batch_size": 8, "warmup_epochs": 1,
+                  "swa_start": 1, "mix_off_epochs": 1, "num_workers": 0, **(train or {})},
+        "pairs": {"list": ["class0-class1"], "model": "effnet", "epochs": 2},
+        **sections,
+    })

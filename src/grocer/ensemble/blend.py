@@ -12,8 +12,10 @@ minimises the mean log-loss of softmax(z + b). This is chosen over coordinate as
 accuracy because the log-loss is convex and smooth in b (one optimum, found by L-BFGS with
 the analytic gradient, deterministic), while accuracy is a step function that overfits a
 few hundred OOF rows. It corrects a shift in class priors (a blend that over-predicts one
-class), the common failure after class weights or resampling. A tiny L2 term keeps b finite
-for a class absent from the rows; b is centred (softmax ignores a common shift).
+class), the common failure after class weights or resampling. A zero-mean Gaussian prior on
+b (precision BIAS_PRIOR, i.e. a penalty BIAS_PRIOR/2 * |b|^2 on the summed log-loss) shrinks
+the biases when there are few rows per class and keeps b finite for a class absent from the
+rows; b is centred (softmax ignores a common shift).
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from scipy.optimize import minimize, nnls
 from grocer.predictions import softmax
 
 PROB_FLOOR = 1e-7  # log(0) guard: float32 probabilities underflow to 0 for confident models
-BIAS_L2 = 1e-3  # strength of the L2 term on the class biases (per row, i.e. relative to the mean log-loss)
+# Chosen on synthetic 15-class blends, bias cross-fitted over 5 folds, accuracy change vs no bias:
+# 108 rows: -1.7 points on an unbiased blend and +3.9 on a biased one (a negligible prior: -5.9 / +0.9);
+# 1500 rows: -0.3 / +6.1 points, the same as with a negligible prior.
+BIAS_PRIOR = 10.0
 
 
 def one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -66,6 +71,7 @@ def fit_class_bias(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(K,) centred class biases minimising the mean log-loss of softmax(logits + b)."""
     logits = logits.astype(np.float64)
     target = one_hot(y, logits.shape[1])
+    strength = BIAS_PRIOR / len(y)  # the prior's penalty, relative to the mean log-loss
 
     def loss_and_grad(b: np.ndarray) -> tuple[float, np.ndarray]:
         z = logits + b
@@ -73,12 +79,7 @@ def fit_class_bias(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
         log_norm = z_max[:, 0] + np.log(np.exp(z - z_max).sum(axis=1))
         nll = float(np.mean(log_norm - (z * target).sum(axis=1)))
         grad = (softmax(z) - target).mean(axis=0)
-        return nll + 0.5 * BIAS_L2 * float(b @ b), grad + BIAS_L2 * b
+        return nll + 0.5 * strength * float(b @ b), grad + strength * b
 
     result = minimize(loss_and_grad, np.zeros(logits.shape[1]), jac=True, method="L-BFGS-B")
     return result.x - result.x.mean()
-
-
-def apply_bias(logits: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Probabilities of the bias-corrected logits."""
-    return softmax(logits + bias)

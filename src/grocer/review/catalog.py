@@ -81,7 +81,8 @@ def find_oof(root: Path) -> tuple[list[Path], str] | None:
         files = sorted((root / base).glob(pattern))
         if files:
             models = sorted({f.parent.parent.name for f in files})
-            return files, f"mean of {len(files)} OOF tables under {base}/ ({', '.join(models)})"
+            tables = f"{len(files)} OOF table{'s' if len(files) > 1 else ''}"
+            return files, f"mean of {tables} under {base}/ ({', '.join(models)})"
     return None
 
 

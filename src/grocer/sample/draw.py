@@ -24,7 +24,7 @@ from grocer.sample.canvas import (
     round_surface, shade, star_points, tube_surface,
 )
 
-FEATURES = ("", "navel", "leaf", "pointed", "vine", "top_view", "cut", "cloves", "tops", "wrapped", "stripes")
+FEATURES = ("", "navel", "leaf", "pointed", "vine", "cut", "cloves", "tops", "wrapped", "stripes")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,8 @@ def draw_apple(rng, px, angle, light, look: Look) -> Layer:
     """Red apple: red over yellow-green streaks, lenticels, stem in a dimple."""
     frame = make_frame(px, angle, (1.3, 1.3), light)
     aspect = look.aspect * rng.uniform(0.95, 1.05)
-    top_view = rng.random() < 0.3
+    view = rng.choice(["top", "side", "bottom"], p=[0.3, 0.5, 0.2])  # from below: no stem to see
+    top_view = view != "side"
     if top_view:
         def radius(th):
             return 1 + 0.03 * np.cos(5 * th)
@@ -147,10 +148,12 @@ def draw_apple(rng, px, angle, light, look: Look) -> Layer:
     pts = rng.uniform(-0.8, 0.8, (n, 2)) * [1, aspect]
     layer.paint(dots_mask(frame, pts, np.full(n, 0.018)) * surface.alpha * 0.2, (0.95, 0.85, 0.55))
     stem_brown = (0.36, 0.24, 0.12)
-    if top_view:
+    if view == "top":
         cavity = np.exp(-(frame.u**2 + frame.v**2) / 0.04)
         layer.rgb *= (1 - 0.45 * cavity)[..., None]
         layer.paint(line_mask(frame, [[(0, 0), tuple(rng.uniform(-0.15, 0.15, 2))]], 0.06), stem_brown)
+    elif view == "bottom":  # the dry calyx end: a small dark pit
+        layer.rgb *= (1 - 0.35 * np.exp(-(frame.u**2 + frame.v**2) / 0.01))[..., None]
     else:
         top = -aspect * 0.9
         cavity = np.exp(-(frame.u**2 / 0.05 + (frame.v - top) ** 2 / 0.01))
@@ -177,9 +180,13 @@ def draw_tomato(rng, px, angle, light, look: Look) -> Layer:
     layer = Layer.empty(frame)
     layer.over(rgb, surface.alpha)
     green = jitter(rng, look.accent, 0.06)
-    top_view = look.feature == "top_view" or rng.random() < 0.45
-    centre = (0.0, 0.0) if top_view else (0.0, -aspect * 0.9)
-    squash = 1.0 if top_view else 0.35
+    # seen from below (never on the vine) no calyx shows, only a pale blossom scar
+    view = rng.choice(["top", "side"] if look.feature == "vine" else ["top", "side", "bottom"])
+    if view == "bottom":
+        layer.paint(dots_mask(frame, np.zeros((1, 2)), np.array([0.05])) * 0.6, (0.85, 0.55, 0.35))
+        return layer
+    centre = (0.0, 0.0) if view == "top" else (0.0, -aspect * 0.9)
+    squash = 1.0 if view == "top" else 0.35
     star = star_points(int(rng.integers(5, 7)), rng.uniform(0.3, 0.42), 0.07, rng.uniform(0, 6.3), centre, squash)
     layer.paint(polygon_mask(frame, star), green)
     layer.paint(dots_mask(frame, np.array([centre]), np.array([0.06])), green * 0.8)

@@ -67,7 +67,7 @@ def _render(job: _Job) -> bytes:
 
 
 def render_all(seed: int, shots: list[Shot], styles: dict[str, Style], workers: int) -> list[bytes]:
-    jobs = [_Job(seed, shot, styles[shot.group.code]) for shot in shots]
+    jobs = [_Job(seed, shot, styles[shot.station]) for shot in shots]
     if workers <= 1:
         return [_render(job) for job in jobs]
     with ProcessPoolExecutor(workers) as pool:

@@ -14,9 +14,13 @@ import numpy as np
 
 from grocer.params import SampleParams
 from grocer.sample.defects import defect_counts
-from grocer.sample.groups import CLASSES, PARTNER, Group, groups_of
+from grocer.sample.groups import CLASSES, GROUPS, PARTNER, Group, groups_of
 
 TEST_ONLY_SHARE = 0.17  # of test images, from groups never seen in train (group shift)
+# of a group's photos, taken at its home station (background, light, camera: scene.Style); the
+# others at the home station of a random train group of any class, so that a background hints
+# at a product code without giving the class away
+HOME_SHARE = 0.55
 PARTNER_SHARE = 0.65  # of wrong labels, a confusable class filed as its partner
 
 
@@ -28,6 +32,7 @@ class Shot:
     index: int  # position in its split's shot list; with the seed, it keys the photo's RNG
     label: str
     group: Group
+    station: str  # code of the group whose home style (scene.Style) the photo is taken in
     kind: str  # "photo" | "too_small" | "blank" | "unreadable"
 
 
@@ -70,6 +75,11 @@ def make_plan(sample: SampleParams) -> Plan:
     def pick_group(label: str) -> Group:
         return train_groups[label][int(rng.choice(len(train_groups[label]), p=group_weights[label]))]
 
+    train_codes = [g.code for g in GROUPS if not g.test_only]
+
+    def pick_station(group: Group) -> str:
+        return group.code if rng.random() < HOME_SHARE else str(rng.choice(train_codes))
+
     def other_class(label: str) -> str:
         return str(rng.choice([c for c in CLASSES if c != label]))
 
@@ -83,7 +93,8 @@ def make_plan(sample: SampleParams) -> Plan:
     for kind in ("too_small", "blank", "unreadable"):
         for _ in range(counts[kind]):
             kinds[next(order)] = kind
-    train_shots = [Shot("train", i, label, g, kind) for i, (label, g, kind) in enumerate(zip(labels, groups, kinds))]
+    train_shots = [Shot("train", i, label, g, pick_station(g), kind)
+                   for i, (label, g, kind) in enumerate(zip(labels, groups, kinds))]
     train = [Entry(i, s.label, s.group.code, s.label, "" if s.kind == "photo" else s.kind)
              for i, s in enumerate(train_shots)]
 
@@ -121,6 +132,6 @@ def make_plan(sample: SampleParams) -> Plan:
             group = options[int(rng.integers(len(options)))]
         else:
             group = pick_group(label)
-        test_shots.append(Shot("test", i, label, group, "photo"))
+        test_shots.append(Shot("test", i, label, group, pick_station(group), "photo"))
     test = [Entry(i, s.label, s.group.code, s.label, "") for i, s in enumerate(test_shots)]
     return Plan(train_shots=train_shots, test_shots=test_shots, train=train, test=test)

@@ -31,7 +31,7 @@ _PALETTES: dict[str, tuple[RGB, ...]] = {
 
 @dataclass(frozen=True)
 class Style:
-    """The shop and camera of one product group."""
+    """A station: the shop surface, light and camera where a product group is usually shot."""
 
     background: str  # one of BACKGROUNDS
     palette: RGB  # the background's main colour
@@ -74,7 +74,7 @@ def sample_style(rng: np.random.Generator, img_size: int) -> Style:
         contrast=float(rng.uniform(0.9, 1.12)),
         vignette=float(rng.uniform(0, 0.35)),
         gradient=float(rng.uniform(0, 0.25)),
-        blur=float(rng.choice([0.0, 0.3, 0.6, 0.9])),
+        blur=float(rng.choice([0.0, 0.25, 0.5, 0.75])),
         noise=float(rng.uniform(1, 5)),
         quality=(low, low + 8),
         zoom=float(rng.uniform(0.88, 1.14)),
@@ -208,7 +208,8 @@ def _camera(rng: np.random.Generator, style: Style, rgb: np.ndarray) -> np.ndarr
     lx, ly, _ = style.light
     falloff = 1 + style.gradient * (xs * lx + ys * ly)
     vignette = 1 - style.vignette * (xs**2 + ys**2) / 2
-    gain = style.exposure * rng.normal(1, 0.04) * np.asarray(style.white_balance, np.float32) * rng.normal(1, 0.01, 3)
+    # auto exposure and auto white balance wander a little from shot to shot
+    gain = style.exposure * rng.normal(1, 0.05) * np.asarray(style.white_balance, np.float32) * rng.normal(1, 0.02, 3)
     img = rgb * (falloff * vignette)[..., None] * gain.astype(np.float32)
     img = (img - 0.5) * style.contrast + 0.5
     pil = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8))

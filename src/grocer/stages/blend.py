@@ -18,7 +18,7 @@ import numpy as np
 
 from grocer import atomic, paths
 from grocer.dataset import load_classes
-from grocer.ensemble.blend import apply_bias, blend_probs, fit_class_bias, fit_weights, log_probs
+from grocer.ensemble.blend import blend_probs, fit_class_bias, fit_weights, log_probs
 from grocer.ensemble.crossfit import cross_fit, evaluation_folds
 from grocer.ensemble.metrics import oof_scores
 from grocer.ensemble_inputs import load_model_matrix, load_oof_rows
@@ -51,16 +51,17 @@ def run(params: Params) -> None:
         mean_weight = float(np.mean([weights[k][m] for k in matrix.folds]))
         metrics[f"model_{model}"] = {**singles[model], "weight": mean_weight}
 
-    oof_logits, test_logits = log_probs(oof_blend), log_probs(test_blend)
+    blend_logits = log_probs(oof_blend)
+    oof_logits, test_logits = blend_logits, log_probs(test_blend)
     bias = None
     if params.blend.calibrate_bias:
         eval_fold = evaluation_folds(rows.fold, y, rows.groups, params.folds.n_splits, params.folds.seed)
         oof_logits = cross_fit(
             eval_fold,
-            lambda train: fit_class_bias(oof_logits[train], y[train]),
-            lambda fitted, held_out: oof_logits[held_out] + fitted,
+            lambda train: fit_class_bias(blend_logits[train], y[train]),
+            lambda fitted, held_out: blend_logits[held_out] + fitted,
         )
-        bias = fit_class_bias(log_probs(oof_blend), y)
+        bias = fit_class_bias(blend_logits, y)
         test_logits = test_logits + bias
         metrics["bias"] = oof_scores(y, softmax(oof_logits))
 

@@ -38,7 +38,7 @@ from grocer.training.augment import build_eval_transforms, build_train_transform
 from grocer.training.data import Preprocess
 from grocer.training.device import resolve_device
 from grocer.training.loop import FitConfig, FitResult, fit
-from grocer.training.models import create_model, normalization
+from grocer.training.models import check_arch, create_model, normalization
 from grocer.training.objectives import MultiClass, balanced_class_weights
 from grocer.training.splits import cache_split, read_folds, run_key
 
@@ -46,8 +46,10 @@ STATE_FILE = "state.pt"
 
 
 def zoo_entry(params: Params, model: str) -> ZooModel:
+    """The zoo entry of `model`, its architecture checked with timm before any work."""
     if model not in params.zoo:
         raise GrocerError(f"--model {model!r} is not in zoo (known: {', '.join(sorted(params.zoo))})")
+    check_arch(params.zoo[model].arch, where=f"zoo.{model}.arch")
     return params.zoo[model]
 
 

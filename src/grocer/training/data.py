@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from grocer.training.augment import reseed
 from grocer.training.device import Precision
 from grocer.training.tta import tta_logits
 
@@ -35,7 +36,12 @@ class Split:
 
 
 class CachedImages(Dataset):
-    """(image, label) pairs: a cache row through an albumentations pipeline, still uint8 HWC."""
+    """(image, label) pairs: a cache row through an albumentations pipeline, still uint8 HWC.
+
+    An item is a position in the split, or (seed, position): the pipeline's random draws
+    then come from that seed alone, so an augmented sample depends on (seed, position)
+    and not on which DataLoader worker made it or what it made before.
+    """
 
     def __init__(self, split: Split, transform: A.Compose):
         self.split = split
@@ -44,9 +50,12 @@ class CachedImages(Dataset):
     def __len__(self) -> int:
         return len(self.split.rows)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        image = self.transform(image=self.split.images[self.split.rows[i]])["image"]
-        return torch.from_numpy(np.ascontiguousarray(image)), int(self.split.labels[i])
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        if isinstance(item, tuple):
+            seed, item = item
+            reseed(self.transform, seed)
+        image = self.transform(image=self.split.images[self.split.rows[item]])["image"]
+        return torch.from_numpy(np.ascontiguousarray(image)), int(self.split.labels[item])
 
 
 @dataclass(frozen=True)

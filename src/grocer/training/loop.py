@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -34,7 +34,6 @@ from tqdm import tqdm
 
 from grocer.params import TrainParams
 from grocer.training import checkpoint
-from grocer.training.augment import reseed
 from grocer.training.data import CachedImages, Preprocess, Split, predict
 from grocer.training.device import Precision
 from grocer.training.mix import MixConfig, mix_batch
@@ -96,7 +95,7 @@ class FitResult:
     swa_state: dict[str, torch.Tensor] | None
     chosen: str  # "best" | "swa"
     val_logits: np.ndarray  # the chosen model on the validation split (eval transform, no TTA)
-    val_scores: dict[str, float] = field(default_factory=dict)
+    val_scores: dict[str, float]  # val_loss and the objective's scores of the chosen model
 
 
 def derive_seed(seed: int, *keys: int) -> int:
@@ -115,24 +114,22 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
 
 
 def train_loader(dataset: CachedImages, cfg: FitConfig, epoch: int, pin_memory: bool) -> DataLoader:
-    """The epoch's batches: order and augmentations are functions of (seed, epoch) only."""
+    """The epoch's batches: order and augmentations are functions of (seed, epoch) only.
+
+    Each item carries its own augmentation seed (see CachedImages), so the batches are
+    the same whatever train.num_workers is: the workers only make them faster.
+    """
     generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, 0))
     if cfg.sampler == "weighted":
         counts = np.bincount(dataset.split.labels)
         weights = torch.as_tensor(1.0 / counts[dataset.split.labels], dtype=torch.double)
-        sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True, generator=generator)
+        order = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True, generator=generator)
     else:
-        sampler = RandomSampler(dataset, generator=generator)
-    transform_seed = derive_seed(cfg.seed, epoch, 1)
-    reseed(dataset.transform, transform_seed)
-
-    def init_worker(worker_id: int) -> None:
-        # each worker holds its own copy of the pipeline: give each its own stream
-        reseed(torch.utils.data.get_worker_info().dataset.transform, derive_seed(transform_seed, worker_id))
-
+        order = RandomSampler(dataset, generator=generator)
+    seeds = np.random.SeedSequence([cfg.seed, epoch, 1]).generate_state(len(dataset))
+    items = [(int(seed), int(index)) for seed, index in zip(seeds, order)]
     return DataLoader(
-        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-        worker_init_fn=init_worker if cfg.num_workers else None, pin_memory=pin_memory,
+        dataset, batch_size=cfg.batch_size, sampler=items, num_workers=cfg.num_workers, pin_memory=pin_memory,
         drop_last=len(dataset) > cfg.batch_size,  # no 1-image last batch (BatchNorm cannot train on it)
     )
 

@@ -19,13 +19,13 @@ from grocer.errors import GrocerError
 from grocer.params import ZooModel
 
 
-def check_arch(arch: str) -> None:
+def check_arch(arch: str, where: str = "zoo") -> None:
     """Raise GrocerError naming close timm names when `arch` (optionally `arch.tag`) is unknown."""
     known = timm.list_pretrained() if "." in arch else timm.list_models()
     if arch not in known:
         close = difflib.get_close_matches(arch, known, n=5, cutoff=0.6)
         hint = f"close names: {', '.join(close)}" if close else "see timm.list_models()"
-        raise GrocerError(f"zoo: unknown timm architecture {arch!r}; {hint}")
+        raise GrocerError(f"{where}: unknown timm architecture {arch!r}; {hint}")
 
 
 def takes_img_size(arch: str) -> bool:

@@ -80,8 +80,9 @@ function actionChips(actions) {
 
 async function showClasses() {
   await refreshState();
-  const hints = state.predictions ? `hints from ${state.predictions}` : "no model predictions yet: file order, no hints";
-  ui.classesSub.textContent = `order: ${state.order.replace("_", " ")} · ${hints}`;
+  ui.classesSub.textContent = state.predictions
+    ? `${state.order === "likely_errors" ? "likely errors first" : "file order"} · hints from ${state.predictions}`
+    : "no model predictions yet (run dvc repro for hints and likely-errors order): file order";
   ui.classGrid.replaceChildren(...state.classes.map((c, k) => {
     const left = c.total - c.done;
     const bar = el("div", { class: "meter" }, el("div", { class: "meter-fill" }));
@@ -138,6 +139,9 @@ function render(next, progress) {
     : [el("span", { class: "chip ok" }, "no flag")];
   if (!item.in_variant) flags.push(el("div", { class: "note" }, `not in the ${state.variant} variant: keep brings it back`));
   ui.infoFlags.replaceChildren(...flags);
+  ui.source.textContent = state.predictions
+    ? `${state.order === "likely_errors" ? "Likely errors first, ranked by cleanlab's label quality" : "File order"}. Hints: ${state.predictions}.`
+    : "No model predictions yet: file order, no hints.";
   ui.hints.hidden = item.hints.length === 0;
   const disagrees = item.hints.length > 1 && item.hints[1].p > item.hints[0].p;
   ui.hintsTitle.textContent = disagrees ? `model prefers ${item.hints[1].class}` : "model";
@@ -266,7 +270,7 @@ function start() {
     navSummary: "nav-summary", classesSub: "classes-sub", classGrid: "class-grid", photo: "photo", hints: "hints",
     hintList: "hint-list", hintsTitle: "hints-title", classActions: "class-actions", doneCard: "done-card", doneTitle: "done-title", doneText: "done-text", doneNext: "done-next",
     infoLabel: "info-label", infoCount: "info-count", classFill: "class-fill", infoId: "info-id", infoSize: "info-size",
-    infoGroup: "info-group", infoFlags: "info-flags", last: "last", actions: "actions", picker: "picker",
+    infoGroup: "info-group", infoFlags: "info-flags", last: "last", source: "source", actions: "actions", picker: "picker",
     pickerFrom: "picker-from", pickerGrid: "picker-grid", toast: "toast", summarySession: "summary-session",
     summaryJournal: "summary-journal", summaryApply: "summary-apply", summaryRelabels: "summary-relabels",
     summaryRecent: "summary-recent",

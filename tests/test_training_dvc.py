@@ -1,0 +1,35 @@
+"""dvc.yaml's train/infer/pair stages agree with the CLI, the params and the dvclive curves."""
+
+import yaml
+
+from conftest import REPO, default_params_dict
+from grocer import cli, paths
+
+
+def dvc_yaml() -> dict:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())
+
+
+def test_matrix_stages_call_the_cli_with_their_item():
+    stages = dvc_yaml()["stages"]
+    assert stages["train"]["matrix"] == {"model": "${run.models}", "fold": "${run.folds}"}
+    assert stages["infer"]["matrix"] == {"model": "${run.models}", "fold": "${run.folds}"}
+    assert stages["pair"]["matrix"] == {"pair": "${pairs.list}", "fold": "${run.folds}"}
+    for name, option in (("train", "model"), ("infer", "model"), ("pair", "pair")):
+        argv = stages[name]["cmd"].split()[1:]
+        assert argv == [name, f"--{option}", f"${{item.{option}}}", "--fold", "${item.fold}"]
+        parsed = vars(cli._parser().parse_args([name, f"--{option}", "x", "--fold", "0"]))
+        assert parsed == {"command": name, option: "x", "fold": 0}
+    assert "zoo.${item.model}" in stages["train"]["params"]
+    assert "zoo.${pairs.model}" in stages["pair"]["params"]
+
+
+def test_top_level_plots_cover_every_default_train_item():
+    params = default_params_dict()
+    plotted = {path for entry in dvc_yaml()["plots"] for props in entry.values() for path in props.get("y", {})}
+    for model in params["run"]["models"]:
+        for fold in params["run"]["folds"]:
+            curves = paths.train_live_dir(model, fold) / "plots" / "metrics"
+            for quantity in ("loss", "acc"):
+                for split in ("train", "val"):
+                    assert str(curves / split / f"{quantity}.tsv") in plotted, (model, fold, quantity, split)

@@ -1,0 +1,145 @@
+"""Stage `train` on a tiny project: outputs, metrics, curves, options reaching the run, kill + resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from grocer import paths
+from grocer.errors import GrocerError
+from grocer.imagecache import load_cache
+from grocer.predictions import read_predictions
+from grocer.stages import train
+from grocer.training import checkpoint
+from grocer.training.augment import build_eval_transforms
+from grocer.training.data import Split, predict
+from grocer.training.device import Precision
+from training_project import one_thread, tiny_params, write_training_inputs  # noqa: F401
+
+CLASSES = ["class0", "class1", "class2"]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    write_training_inputs(tmp_path, per_class=[14, 10, 6])  # imbalanced: class weights matter
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_train_item_outputs(project):
+    train.run(tiny_params(), "convnext", 0)
+    item = paths.train_item_dir("convnext", 0)
+    assert sorted(p.name for p in item.iterdir()) == ["best.pt", "config.json", "final.json", "oof.parquet", "swa.pt"]
+    config = json.loads((item / "config.json").read_text())
+    assert config["classes"] == CLASSES and config["zoo"]["arch"] == "test_convnext" and config["img_size"] == 32
+    assert config["train"]["epochs"] == 2 and config["aug"]["profile"] == "no_color"
+    final = json.loads((item / "final.json").read_text())
+    assert final["chosen"] in ("best", "swa") and final["file"] in ("best.pt", "swa.pt") and final["reason"]
+
+    folds = pd.read_csv(paths.FOLDS)
+    fold_ids = folds.loc[folds["fold"] == 0, "image_id"].tolist()
+    oof = read_predictions(item / "oof.parquet", CLASSES)
+    assert oof.ids == fold_ids and np.allclose(oof.probs.sum(1), 1, atol=1e-5)
+
+    metrics = json.loads(paths.train_metrics("convnext", 0).read_text())
+    assert set(metrics) == {"val_loss", "acc", "macro_f1", "errors", "epochs", "best_epoch", "chosen_swa",
+                            "n_train", "n_val"}
+    assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values())
+    assert metrics["n_val"] == len(fold_ids) and metrics["chosen_swa"] == int(final["chosen"] == "swa")
+    accuracy = float(np.mean(np.argmax(oof.probs, 1) == folds.loc[folds["fold"] == 0, "label"].map(CLASSES.index)))
+    assert metrics["acc"] == pytest.approx(accuracy)
+
+    curves = paths.train_live_dir("convnext", 0) / "plots" / "metrics"
+    for name in ("train/loss", "val/loss", "train/acc", "val/acc", "val/f1", "lr"):
+        table = pd.read_csv(curves / f"{name}.tsv", sep="\t")
+        assert table["step"].tolist() == [0, 1], name
+    assert not paths.train_scratch("convnext", 0).exists()  # resume state is dropped once the item is written
+
+    # the item reloads as its final model: the same logits on the fold's rows
+    trained = checkpoint.load_final(item, torch.device("cpu"))
+    assert trained.classes == CLASSES and not trained.model.training
+    cache = load_cache()
+    split = Split(cache.train, cache.train_rows(fold_ids), np.zeros(len(fold_ids), np.int64))
+    logits = predict(trained.model, split, build_eval_transforms(32), trained.prep, 8, "none",
+                     Precision(torch.device("cpu"), amp=False, sam=False))
+    assert np.allclose(logits, oof.logits, atol=1e-5)
+
+
+def test_options_reach_the_run(project):
+    """class weights, sampler, augmentation profile and zoo regularisation each change the result."""
+    def run(**overrides):
+        sections = {k: v for k, v in overrides.items() if k in ("aug", "zoo")}
+        train.run(tiny_params({k: v for k, v in overrides.items() if k not in sections}, **sections), "convnext", 0)
+        return checkpoint.load_weights(paths.train_item_dir("convnext", 0) / "best.pt")
+
+    reference = run()
+    variants = {
+        "class_weights": run(class_weights=False),
+        "sampler": run(sampler="weighted"),
+        "aug": run(aug={"profile": "full"}),
+        "drop_rate": run(zoo={"convnext": {"arch": "test_convnext", "channels_last": False, "drop_rate": 0.5}}),
+        "label_smoothing": run(label_smoothing=0.3),
+    }
+    again = run()
+    assert all(torch.equal(reference[k], again[k]) for k in reference)  # deterministic: any change is the option's
+    for name, weights in variants.items():
+        assert not all(torch.equal(reference[k], weights[k]) for k in reference), name
+
+
+def test_bad_model_or_fold_is_an_error(project):
+    with pytest.raises(GrocerError, match="not in zoo"):
+        train.run(tiny_params(), "resnet", 0)
+    with pytest.raises(GrocerError, match="fold 3 has no rows"):
+        train.run(tiny_params(), "convnext", 3)
+    with pytest.raises(GrocerError, match="zoo.convnext.arch: unknown timm architecture 'convnext_tiniest'"):
+        train.run(tiny_params(zoo={"convnext": {"arch": "convnext_tiniest", "channels_last": False}}), "convnext", 0)
+    assert not paths.train_item_dir("convnext", 0).exists()
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """SIGKILL a `grocer train` process after an epoch; the rerun resumes and ends like an uninterrupted run."""
+    params = tiny_params({"epochs": 8, "swa_start": 5})
+    for name in ("killed", "clean"):
+        write_training_inputs(tmp_path / name, per_class=[14, 10, 6])
+        (tmp_path / name / "params.yaml").write_text(yaml.safe_dump(params.model_dump(), sort_keys=False))
+
+    killed = tmp_path / "killed"
+    state = killed / paths.train_scratch("convnext", 0) / train.STATE_FILE
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "grocer.cli", "train", "--model", "convnext", "--fold", "0"],
+                               cwd=killed, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    _, stderr = process.communicate()
+    assert process.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
+    assert not (killed / paths.train_item_dir("convnext", 0)).exists()  # no half-written item
+    assert not (killed / paths.train_metrics("convnext", 0)).exists()
+
+    monkeypatch.chdir(killed)
+    interrupted_at = checkpoint.load_state(state, torch.load(state, weights_only=True)["key"])["epoch"]
+    assert 1 <= interrupted_at < 8
+    saved = []
+    real_save = checkpoint.save_state
+    with monkeypatch.context() as spy:
+        spy.setattr(checkpoint, "save_state", lambda path, s: saved.append(s["epoch"]) or real_save(path, s))
+        train.run(params, "convnext", 0)
+    assert saved[0] == interrupted_at + 1  # resumed where it was killed, not restarted
+
+    monkeypatch.chdir(tmp_path / "clean")
+    train.run(params, "convnext", 0)
+    clean = tmp_path / "clean"
+    assert (killed / paths.train_metrics("convnext", 0)).read_text() == (clean / paths.train_metrics("convnext", 0)).read_text()
+    for weights in ("best.pt", "swa.pt"):
+        a = checkpoint.load_weights(killed / paths.train_item_dir("convnext", 0) / weights)
+        b = checkpoint.load_weights(clean / paths.train_item_dir("convnext", 0) / weights)
+        assert all(torch.equal(a[k], b[k]) for k in a), weights
