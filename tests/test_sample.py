@@ -187,3 +187,17 @@ def test_stage_writes_the_project_paths(tmp_path: Path, monkeypatch: pytest.Monk
     assert len(_read(paths.SAMPLE_TRUTH_DIR / "test_labels.csv")) == 50
     assert (paths.SAMPLE_REVIEW_DIR / "demo.jsonl").is_file()
     assert sorted(p.name for p in tmp_path.joinpath("data").iterdir()) == ["sample", "sample_review", "sample_truth"]
+
+
+def test_clean_catches_the_injected_defects(out: Path, monkeypatch: pytest.MonkeyPatch):
+    """ingest + clean on the generated sample: every rule-detectable defect, few clean images lost."""
+    from grocer.sample_truth import clean_recall
+    from grocer.stages import clean, ingest
+
+    monkeypatch.chdir(out)
+    params = make_params({"data": {"dir": "sample"}})
+    ingest.run(params)
+    clean.run(params)
+    scores = clean_recall(_read(out / "truth" / "train_truth.csv"), _read(out / paths.CLEAN_DECISIONS))
+    assert scores["recall_rule_defects"] >= 0.95, scores
+    assert scores["clean_dropped_share"] <= 0.01, scores

@@ -102,11 +102,10 @@ def make_plan(sample: SampleParams) -> Plan:
     n_wrong = counts["wrong_label"]
     paired = [i for i in clean if train_shots[i].label in PARTNER]
     swapped = rng.choice(paired, round(PARTNER_SHARE * n_wrong), replace=False).tolist()
-    rest = sorted(set(clean) - set(swapped))
-    scattered = rng.choice(rest, n_wrong - len(swapped), replace=False).tolist()
+    scattered = rng.choice(sorted(set(clean) - set(swapped)), n_wrong - len(swapped), replace=False).tolist()
     for i in swapped + scattered:
         true = train_shots[i].label
-        given = PARTNER[true] if i in set(swapped) else other_class(true)
+        given = PARTNER[true] if i in swapped else other_class(true)
         train[i] = Entry(i, given, pick_group(given).code, true, "wrong_label")
 
     wrong = set(swapped + scattered)
