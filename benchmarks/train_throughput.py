@@ -10,9 +10,10 @@ Usage (from the project root):
    normalisation on the batch, mixup/CutMix, schedule, clipping, SAM/SWA as configured).
    Images/s over the training phases of epochs 2..E (the first one warms up; validation
    time is excluded). The two loops alternate for --rounds rounds from the same weights.
-2. Bare loop: the same model (same initial weights), batch size, resolution and optimizer
-   (AdamW with the same parameter groups, same loss), on batches preloaded as normalised
-   float tensors: forward, loss, backward, optimizer step and nothing else.
+2. Bare loop: the same model (same initial weights), batch size, resolution, torch threads
+   (train.threads) and optimizer (AdamW with the same parameter groups, same loss), on
+   batches preloaded as normalised float tensors: forward, loss, backward, optimizer step
+   and nothing else. For reference, the bare loop also runs with torch's default threads.
 3. Peak RSS of one `grocer train` process (a whole train item, in a temporary project
    holding the same images), read from getrusage after it exits.
 
@@ -43,6 +44,7 @@ from grocer import paths
 from grocer.imagecache import load_cache, save_cache
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess, Split
+from grocer.training.device import use_threads
 from grocer.training.loop import FitConfig, fit, make_optimizer
 from grocer.training.models import create_model, normalization
 from grocer.training.objectives import MultiClass, balanced_class_weights
@@ -150,28 +152,38 @@ def main(args: argparse.Namespace) -> None:
     entry = params.zoo[args.model]
     size = entry.img_size or params.train.img_size
     images, labels, source = load_images(Path(args.cache), args.images, params.cache.img_size)
+    default_threads = torch.get_num_threads()
+    use_threads(params.train.threads)
+    threads = torch.get_num_threads()
     print(f"model {args.model} ({entry.arch}), {size}px, batch {params.train.batch_size}, aug {params.aug.profile}, "
-          f"num_workers {params.train.num_workers}, torch threads {torch.get_num_threads()}, images: {source}")
+          f"num_workers {params.train.num_workers}, torch threads {threads} (default {default_threads}), "
+          f"{os.cpu_count()} CPUs, images: {source}")
     torch.manual_seed(0)
     model = create_model(entry, int(labels.max()) + 1, size)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
-    totals = {"project": [0.0, 0.0], "bare": [0.0, 0.0]}
+    loops = {
+        "project loop": lambda state_file: project_loop(model, params, args.model, images, labels, args.epochs,
+                                                        state_file),
+        "bare loop": lambda _: bare_loop(model, params, args.model, images, labels, args.epochs),
+    }
+    totals = {name: [0.0, 0.0] for name in loops}
     with tempfile.TemporaryDirectory() as scratch:
-        # alternate the two loops so that a change in the machine's load hits both alike
+        # alternate the loops so that a change in the machine's load hits them alike
         for round_ in range(args.rounds):
-            for loop_name in ("project", "bare"):
+            for name, run in loops.items():
                 model.load_state_dict(initial)
-                if loop_name == "project":
-                    state_file = Path(scratch) / f"state{round_}.pt"
-                    seen, seconds = project_loop(model, params, args.model, images, labels, args.epochs, state_file)
-                else:
-                    seen, seconds = bare_loop(model, params, args.model, images, labels, args.epochs)
-                totals[loop_name][0] += seen
-                totals[loop_name][1] += seconds
-    project, bare = (seen / seconds for seen, seconds in totals.values())
-    print(f"project loop {project:8.1f} images/s")
-    print(f"bare loop    {bare:8.1f} images/s")
-    print(f"ratio        {project / bare:8.3f}   (target >= 0.85)")
+                seen, seconds = run(Path(scratch) / f"state{round_}.pt")
+                totals[name][0] += seen
+                totals[name][1] += seconds
+    rates = {name: seen / seconds for name, (seen, seconds) in totals.items()}
+    for name, rate in rates.items():
+        print(f"{name:13s} {rate:8.1f} images/s ({threads} torch threads)")
+    print(f"ratio         {rates['project loop'] / rates['bare loop']:8.3f}   (target >= 0.85)")
+    if threads != default_threads:
+        torch.set_num_threads(default_threads)
+        model.load_state_dict(initial)
+        seen, seconds = bare_loop(model, params, args.model, images, labels, args.epochs)
+        print(f"for reference: bare loop with torch's default {default_threads} threads {seen / seconds:8.1f} images/s")
     if not args.no_rss:
         rss = train_item_peak_rss(params, args.model, images, labels, params.cache.img_size)
         print(f"peak RSS of one train item: {rss / 2**30:.2f} GiB   (target <= 2 GiB)")

@@ -139,7 +139,12 @@ def test_weighted_sampler_balances_classes(splits):
     counts = {}
     for sampler in ("shuffle", "weighted"):
         cfg = FitConfig.from_params(make_params({"train": {"sampler": sampler, "batch_size": 4}}).train, 3)
-        drawn = np.concatenate([y.numpy() for epoch in range(5) for _, y in train_loader(dataset, cfg, epoch, False)])
+        loader, items = train_loader(dataset, cfg, pin_memory=False)
+        drawn = []
+        for epoch in range(5):
+            items.set_epoch(epoch)
+            drawn += [y.numpy() for _, y in loader]
+        drawn = np.concatenate(drawn)
         counts[sampler] = np.bincount(drawn, minlength=2) / len(drawn)
     assert counts["shuffle"][1] == pytest.approx(4 / 24, abs=0.05)
     assert 0.35 < counts["weighted"][1] < 0.65

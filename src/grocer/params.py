@@ -109,6 +109,7 @@ class TrainParams(Section):
     swa_lr: float = Field(gt=0)
     amp: bool
     num_workers: int = Field(ge=0, description="DataLoader worker processes for augmentation; 0: in the main process")
+    threads: int = Field(ge=0, description="torch CPU threads of the train/infer/pair processes; 0: torch's default")
 
     @model_validator(mode="after")
     def _epochs(self) -> TrainParams:

@@ -25,7 +25,7 @@ from grocer.predictions import read_predictions, softmax, write_predictions
 from grocer.training.augment import build_eval_transforms
 from grocer.training.checkpoint import load_final
 from grocer.training.data import Split, predict
-from grocer.training.device import Precision, resolve_device
+from grocer.training.device import Precision, resolve_device, use_threads
 from grocer.training.splits import read_folds
 
 
@@ -35,6 +35,7 @@ def run(params: Params, model: str, fold: int) -> None:
     verify_fingerprint(cache.test_fingerprint, paths.CACHE_DIR)
     item_dir = paths.train_item_dir(model, fold)
     device = resolve_device(params.train.device)
+    use_threads(params.train.threads)
     trained = load_final(item_dir, device)
     if trained.classes != classes:
         raise GrocerError(f"{item_dir}: trained on classes {trained.classes[:4]}..., {paths.CLASSES} now has "

@@ -39,7 +39,7 @@ from grocer.stages.train import STATE_FILE, item_img_size, zoo_entry
 from grocer.training import checkpoint
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess, Split, predict
-from grocer.training.device import Precision, resolve_device
+from grocer.training.device import Precision, resolve_device, use_threads
 from grocer.training.loop import FitConfig, fit
 from grocer.training.metrics import binary_f1, roc_auc
 from grocer.training.models import create_model, normalization
@@ -83,6 +83,7 @@ def run(params: Params, pair: str, fold: int) -> None:
     val = cache_split(cache, val_rows, val_target)
 
     device = resolve_device(params.train.device)
+    use_threads(params.train.threads)
     torch.manual_seed(params.train.seed)
     net = create_model(entry, 1, img_size).to(device)
     mean, std = normalization(net)

@@ -36,7 +36,7 @@ from grocer.predictions import softmax, write_predictions
 from grocer.training import checkpoint
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess
-from grocer.training.device import resolve_device
+from grocer.training.device import resolve_device, use_threads
 from grocer.training.loop import FitConfig, FitResult, fit
 from grocer.training.models import check_arch, create_model, normalization
 from grocer.training.objectives import MultiClass, balanced_class_weights
@@ -105,6 +105,7 @@ def run(params: Params, model: str, fold: int) -> None:
     val = cache_split(cache, val_rows, val_rows["y"].to_numpy())
 
     device = resolve_device(params.train.device)
+    use_threads(params.train.threads)
     torch.manual_seed(params.train.seed)
     net = create_model(entry, len(classes), img_size).to(device)
     mean, std = normalization(net)

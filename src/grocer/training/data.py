@@ -68,12 +68,17 @@ class Preprocess:
     device: torch.device
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-        mean = torch.tensor(self.mean, device=self.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=self.device).view(1, -1, 1, 1)
-        return self.layout((x - mean) / std)
+        # (x / 255 - mean) / std as x * scale - shift, in place: one pass after the conversion
+        std = torch.tensor(self.std, device=self.device)
+        scale, shift = 1.0 / (255.0 * std), torch.tensor(self.mean, device=self.device) / std
+        images = images.to(self.device, non_blocking=True)
+        if self.channels_last:  # NHWC memory is channels_last: normalise there, permute as a view
+            return images.float().mul_(scale).sub_(shift).permute(0, 3, 1, 2)
+        x = images.permute(0, 3, 1, 2).contiguous().float()  # transpose the uint8 bytes, not floats
+        return x.mul_(scale.view(1, -1, 1, 1)).sub_(shift.view(1, -1, 1, 1))
 
     def layout(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` in the model's memory format (after a view such as a TTA flip changed its strides)."""
         return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
 

@@ -22,6 +22,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def use_threads(threads: int) -> None:
+    """torch's intra-op CPU threads for this process (`train.threads`; 0 keeps torch's default)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
 class Precision:
     """AMP on CUDA only: bfloat16 where supported, else float16 with a gradient scaler."""
 

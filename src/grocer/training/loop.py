@@ -113,25 +113,48 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
     return torch.optim.AdamW(param_groups_weight_decay(model, weight_decay), lr=lr)
 
 
-def train_loader(dataset: CachedImages, cfg: FitConfig, epoch: int, pin_memory: bool) -> DataLoader:
-    """The epoch's batches: order and augmentations are functions of (seed, epoch) only.
+class EpochItems:
+    """The items of one training epoch: (augmentation seed, position) pairs, in sampling order.
 
-    Each item carries its own augmentation seed (see CachedImages), so the batches are
-    the same whatever train.num_workers is: the workers only make them faster.
+    Order and seeds are functions of (seed, epoch) only; call `set_epoch` before iterating
+    (as with torch's DistributedSampler), so one DataLoader with persistent workers serves
+    every epoch. Each item carries its own seed (see CachedImages): the batches are the
+    same whatever train.num_workers is; workers only make them faster.
     """
-    generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, 0))
-    if cfg.sampler == "weighted":
-        counts = np.bincount(dataset.split.labels)
-        weights = torch.as_tensor(1.0 / counts[dataset.split.labels], dtype=torch.double)
-        order = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True, generator=generator)
-    else:
-        order = RandomSampler(dataset, generator=generator)
-    seeds = np.random.SeedSequence([cfg.seed, epoch, 1]).generate_state(len(dataset))
-    items = [(int(seed), int(index)) for seed, index in zip(seeds, order)]
-    return DataLoader(
+
+    def __init__(self, labels: np.ndarray, sampler: str, seed: int):
+        self.labels = labels
+        self.sampler = sampler
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, 0))
+        if self.sampler == "weighted":
+            counts = np.bincount(self.labels)
+            weights = torch.as_tensor(1.0 / counts[self.labels], dtype=torch.double)
+            order = WeightedRandomSampler(weights, num_samples=len(self), replacement=True, generator=generator)
+        else:
+            order = RandomSampler(range(len(self)), generator=generator)
+        seeds = np.random.SeedSequence([self.seed, self.epoch, 1]).generate_state(len(self))
+        return iter([(int(s), int(i)) for s, i in zip(seeds, order)])
+
+
+def train_loader(dataset: CachedImages, cfg: FitConfig, pin_memory: bool) -> tuple[DataLoader, EpochItems]:
+    """Batches for every epoch (set the epoch on the returned EpochItems first)."""
+    items = EpochItems(dataset.split.labels, cfg.sampler, cfg.seed)
+    loader = DataLoader(
         dataset, batch_size=cfg.batch_size, sampler=items, num_workers=cfg.num_workers, pin_memory=pin_memory,
+        persistent_workers=cfg.num_workers > 0,  # workers start once per run, not once per epoch
         drop_last=len(dataset) > cfg.batch_size,  # no 1-image last batch (BatchNorm cannot train on it)
     )
+    return loader, items
 
 
 def evaluate(
@@ -196,12 +219,13 @@ def fit(
             precision.scaler.load_state_dict(state["scaler"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"]
 
-    steps_per_epoch = len(train_loader(dataset, cfg, 0, pin_memory=False))
+    loader, items = train_loader(dataset, cfg, pin_memory=device.type == "cuda")
+    steps_per_epoch = len(loader)
     for epoch in range(start_epoch, cfg.epochs):
         torch.manual_seed(derive_seed(cfg.seed, epoch, 2))  # dropout, drop-path
         mix_rng = np.random.default_rng(derive_seed(cfg.seed, epoch, 3))
         mixing = cfg.mix.enabled and epoch < cfg.epochs - cfg.mix_off_epochs
-        loader = train_loader(dataset, cfg, epoch, pin_memory=device.type == "cuda")
+        items.set_epoch(epoch)
         model.train()
         total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
         started = time.perf_counter()
@@ -242,7 +266,8 @@ def fit(
             "history": history, "best": best,
         })
 
-    return _finish(model, objective, swa_model, dataset, val, eval_transform, cfg, prep, precision, history, best)
+    items.set_epoch(cfg.epochs)  # a seeded extra "epoch" of batches for SWA's BatchNorm statistics
+    return _finish(model, objective, swa_model, loader, val, eval_transform, cfg, prep, precision, history, best)
 
 
 def _step(
@@ -269,7 +294,7 @@ def _step(
 
 
 def _finish(
-    model: nn.Module, objective: Objective, swa_model: AveragedModel | None, dataset: CachedImages, val: Split,
+    model: nn.Module, objective: Objective, swa_model: AveragedModel | None, loader: DataLoader, val: Split,
     eval_transform: A.Compose, cfg: FitConfig, prep: Preprocess, precision: Precision,
     history: list[dict[str, float]], best: dict,
 ) -> FitResult:
@@ -277,7 +302,6 @@ def _finish(
     swa_val_loss, swa_state = None, None
     if swa_model is not None:
         torch.manual_seed(derive_seed(cfg.seed, cfg.epochs, 2))
-        loader = train_loader(dataset, cfg, cfg.epochs, pin_memory=False)  # a seeded extra "epoch" of batches
         update_bn((prep(images) for images, _ in loader), swa_model)
         swa_val_loss, _, _ = evaluate(swa_model.module, objective, val, eval_transform, prep, cfg.batch_size, precision)
         swa_state = _state_dict_copy(swa_model.module)
