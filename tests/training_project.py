@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import make_params
+from conftest import deep_update, make_params
 from grocer import paths
 from grocer.imagecache import save_cache
 from grocer.params import Params
@@ -81,18 +81,21 @@ def write_training_inputs(
 
 
 def tiny_params(train: dict | None = None, **sections: dict) -> Params:
-    """The repo's params scaled to a tiny project: timm test models, 32 px, 2 folds, 2 epochs."""
-    return make_params({
+    """The repo's params scaled to a tiny project: timm test models, 32 px, 2 folds, 2 epochs.
+
+    `train` overrides keys of the train section, `sections` keys of other sections (merged).
+    """
+    tiny = {
         "cache": {"img_size": 40},
         "folds": {"n_splits": 2},
         "run": {"models": ["convnext"], "folds": [0, 1]},
         "zoo": {
             "convnext": {"arch": "test_convnext", "channels_last": False},
             "effnet": {"arch": "test_efficientnet", "channels_last": False},
-            "vit": {"arch": "test_vit", "channels_last": False},
+            "vit": {"arch": "test_vit", "channels_last": False, "img_size": None},
         },
         "train": {"device": "cpu", "img_size": 32, "epochs": 2, "batch_size": 8, "warmup_epochs": 1,
                   "swa_start": 1, "mix_off_epochs": 1, "num_workers": 0, **(train or {})},
         "pairs": {"list": ["class0-class1"], "model": "effnet", "epochs": 2},
-        **sections,
-    })
+    }
+    return make_params(deep_update(tiny, sections))

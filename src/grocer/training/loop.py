@@ -153,6 +153,9 @@ def train_loader(dataset: CachedImages, cfg: FitConfig, pin_memory: bool) -> tup
         dataset, batch_size=cfg.batch_size, sampler=items, num_workers=cfg.num_workers, pin_memory=pin_memory,
         persistent_workers=cfg.num_workers > 0,  # workers start once per run, not once per epoch
         drop_last=len(dataset) > cfg.batch_size,  # no 1-image last batch (BatchNorm cannot train on it)
+        # its own generator: a new iterator draws a seed, which must not shift the global stream
+        # that dropout uses (else num_workers, which changes when iterators are made, changes the run)
+        # generator removed for the check
     )
     return loader, items
 
