@@ -10,8 +10,8 @@
 * ``none``: the evaluation pipeline, no randomness.
 
 Pipelines take and return HWC uint8 arrays; conversion to float and normalisation
-with the model's mean/std happen once per batch on the device (`loop.to_input`),
-which is cheaper than per image and keeps the host-to-device copy in uint8.
+with the model's mean/std happen once per batch on the device
+(grocer.training.data.Preprocess), cheaper than per image, with a uint8 host-to-device copy.
 The 8 square symmetries match the geo8 test-time views (grocer.training.tta).
 """
 
@@ -96,10 +96,3 @@ def reseed(transform: A.Compose, seed: int) -> None:
     which makes ops with equal probabilities fire together.)
     """
     transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
-
-
-def walk(transform: A.BasicTransform | A.BaseCompose) -> list[A.BasicTransform]:
-    """Every leaf op of a pipeline, nested OneOf/Compose included."""
-    if isinstance(transform, A.BaseCompose):
-        return [leaf for child in transform.transforms for leaf in walk(child)]
-    return [transform]

@@ -155,7 +155,7 @@ def train_loader(dataset: CachedImages, cfg: FitConfig, pin_memory: bool) -> tup
         drop_last=len(dataset) > cfg.batch_size,  # no 1-image last batch (BatchNorm cannot train on it)
         # its own generator: a new iterator draws a seed, which must not shift the global stream
         # that dropout uses (else num_workers, which changes when iterators are made, changes the run)
-        # generator removed for the check
+        generator=torch.Generator().manual_seed(cfg.seed),
     )
     return loader, items
 

@@ -47,9 +47,6 @@ class MultiClass:
     def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> int:
         return int((logits.argmax(1) == labels).sum())
 
-    def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        return torch.softmax(torch.from_numpy(logits).float(), dim=1).numpy()
-
     def scores(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         predicted = logits.argmax(1)
         return {
