@@ -7,8 +7,6 @@ first, and the fingerprint is stored in the cache for the stages that read it.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -19,6 +17,7 @@ from grocer.dataset import load_test_fingerprint, verify_test_set
 from grocer.errors import GrocerError
 from grocer.imagecache import save_cache
 from grocer.images import decode_rgb, resize_center_crop
+from grocer.parallel import map_in_processes
 from grocer.params import Params
 
 
@@ -27,13 +26,7 @@ def load_resized(path: str, size: int) -> np.ndarray:
 
 
 def decode_all(image_paths: list[str], size: int) -> np.ndarray:
-    load = partial(load_resized, size=size)
-    workers = min(os.cpu_count() or 1, 8)
-    if workers == 1 or len(image_paths) < 64:
-        images = [load(p) for p in image_paths]
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            images = list(pool.map(load, image_paths, chunksize=32))
+    images = map_in_processes(partial(load_resized, size=size), image_paths)
     return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
 
 

@@ -9,27 +9,19 @@ error, since the submission needs a prediction for every test id.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
-
 import pandas as pd
 
 from grocer import atomic, paths
 from grocer.dataset import Contract, fingerprint, load_contract
 from grocer.errors import GrocerError
 from grocer.images import inspect_image
+from grocer.parallel import map_in_processes
 from grocer.params import Params
 
 
 def measure(image_paths: list[str]) -> pd.DataFrame:
     """inspect_image for every path, on every core, in input order."""
-    workers = min(os.cpu_count() or 1, 8)
-    if workers == 1 or len(image_paths) < 64:
-        rows = [inspect_image(p) for p in image_paths]
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            rows = list(pool.map(inspect_image, image_paths, chunksize=32))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(map_in_processes(inspect_image, image_paths))
 
 
 def build_manifest(contract: Contract) -> pd.DataFrame:
