@@ -32,6 +32,7 @@ import torch
 
 from grocer import atomic, paths
 from grocer.dataset import load_classes, verify_fingerprint
+from grocer import ensemble_inputs
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
 from grocer.params import Params
@@ -50,11 +51,8 @@ from grocer.training.splits import cache_split, read_folds, run_key
 def pair_classes(params: Params, pair: str, classes: list[str]) -> tuple[str, str]:
     if pair not in params.pairs.list:
         raise GrocerError(f"--pair {pair!r} is not in pairs.list ({', '.join(params.pairs.list) or 'empty'})")
-    a, b = pair.split("-")
-    unknown = [c for c in (a, b) if c not in classes]
-    if unknown:
-        raise GrocerError(f"pairs.list: {pair!r} names unknown class(es) {unknown} (classes: {', '.join(classes)})")
-    return a, b
+    index_a, index_b = ensemble_inputs.pair_classes([pair], classes)[pair]
+    return classes[index_a], classes[index_b]
 
 
 def pair_rows(table: pd.DataFrame, a: str, b: str, where: str) -> tuple[pd.DataFrame, np.ndarray]:
