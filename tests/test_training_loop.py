@@ -8,7 +8,8 @@ from conftest import make_params
 from grocer.training import checkpoint, loop
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import CachedImages, Preprocess, Split
-from grocer.training.loop import FitConfig, fit, train_loader
+from grocer.training.distributed import SINGLE, World
+from grocer.training.loop import EpochItems, FitConfig, fit, train_loader
 from grocer.training.models import create_model, normalization
 from grocer.training.objectives import MultiClass
 from grocer.params import ZooModel
@@ -139,7 +140,7 @@ def test_weighted_sampler_balances_classes(splits):
     counts = {}
     for sampler in ("shuffle", "weighted"):
         cfg = FitConfig.from_params(make_params({"train": {"sampler": sampler, "batch_size": 4}}).train, 3)
-        loader, items = train_loader(dataset, cfg, pin_memory=False)
+        loader, items = train_loader(dataset, cfg, SINGLE, pin_memory=False)
         drawn = []
         for epoch in range(5):
             items.set_epoch(epoch)
@@ -148,6 +149,27 @@ def test_weighted_sampler_balances_classes(splits):
         counts[sampler] = np.bincount(drawn, minlength=2) / len(drawn)
     assert counts["shuffle"][1] == pytest.approx(4 / 24, abs=0.05)
     assert 0.35 < counts["weighted"][1] < 0.65
+
+
+@pytest.mark.parametrize("sampler", ["shuffle", "weighted"])
+def test_processes_share_each_global_batch(sampler):
+    """With ddp, the per-process batches of batch_size / nproc interleave into the one-process batch."""
+    labels = np.array([0] * 8 + [1] * 3)  # 11 items: padded to 12 for 2 and 3 processes
+    whole = EpochItems(labels, sampler, seed=3, world=SINGLE)
+    whole.set_epoch(2)
+    order = list(whole)
+    assert len(order) == 11
+    for size in (2, 3):
+        shards = []
+        for rank in range(size):
+            items = EpochItems(labels, sampler, seed=3, world=World(rank, size))
+            items.set_epoch(2)
+            shards.append(list(items))
+        assert [len(shard) for shard in shards] == [12 // size] * size
+        per_process = 6 // size  # a global batch of 6
+        for b in range(12 // 6):
+            merged = [shards[r][b * per_process + j] for j in range(per_process) for r in range(size)]
+            assert merged == (order + order[:1])[b * 6:(b + 1) * 6]
 
 
 def test_swa_is_chosen_by_validation_loss(tmp_path, splits):

@@ -110,13 +110,20 @@ class TrainParams(Section):
     amp: bool
     num_workers: int = Field(ge=0, description="DataLoader worker processes for augmentation; 0: in the main process")
     threads: int = Field(ge=0, description="torch CPU threads of the train/infer/pair processes; 0: torch's default")
+    distributed: Literal["none", "ddp"] = Field(description="ddp: train and pair items run under torchrun")
+    nproc: int = Field(ge=1, description="torchrun processes per item (GPUs on CUDA) when distributed is ddp")
 
     @model_validator(mode="after")
-    def _epochs(self) -> TrainParams:
+    def _consistent(self) -> TrainParams:
         if self.swa_start is not None and self.swa_start >= self.epochs:
             raise ValueError(f"swa_start ({self.swa_start}) must be below epochs ({self.epochs}), or null to disable SWA")
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})")
+        if self.distributed == "none" and self.nproc != 1:
+            raise ValueError(f"nproc ({self.nproc}) needs distributed: ddp (or set nproc: 1)")
+        if self.batch_size % self.nproc:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of nproc ({self.nproc}): "
+                             "it is the global batch, batch_size / nproc images per process")
         return self
 
 

@@ -30,17 +30,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grocer import atomic, paths
+from grocer import atomic, ensemble_inputs, paths
 from grocer.dataset import load_classes, verify_fingerprint
-from grocer import ensemble_inputs
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
 from grocer.params import Params
 from grocer.stages.train import STATE_FILE, item_img_size, zoo_entry
-from grocer.training import checkpoint
+from grocer.training import checkpoint, distributed
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess, Split, predict
-from grocer.training.device import Precision, resolve_device, use_threads
+from grocer.training.device import Precision, use_threads
 from grocer.training.loop import FitConfig, fit
 from grocer.training.metrics import binary_f1, roc_auc
 from grocer.training.models import create_model, normalization
@@ -79,8 +78,11 @@ def run(params: Params, pair: str, fold: int) -> None:
     val_rows, val_target = pair_rows(fold_rows, a, b, f"fold {fold}")
     train = cache_split(cache, train_rows, train_target)
     val = cache_split(cache, val_rows, val_target)
+    if distributed.needs_launch(params.train):  # the inputs are checked above, once, before torchrun starts
+        distributed.launch(["pair", "--pair", pair, "--fold", str(fold)], params.train)
+        return
 
-    device = resolve_device(params.train.device)
+    world, device = distributed.join(params.train)
     use_threads(params.train.threads)
     torch.manual_seed(params.train.seed)
     net = create_model(entry, 1, img_size).to(device)
@@ -100,8 +102,10 @@ def run(params: Params, pair: str, fold: int) -> None:
     eval_transform = build_eval_transforms(img_size)
     result = fit(
         net, objective, train, val, (build_train_transforms(params.aug.profile, img_size), eval_transform),
-        cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{pair}-f{fold}",
+        cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{pair}-f{fold}", world=world,
     )
+    if result is None:  # a ddp worker other than rank 0: rank 0 predicts and writes the outputs
+        return
 
     precision = Precision(device, params.train.amp, sam=False)
 

@@ -12,6 +12,9 @@ writes, all or nothing:
 * plots/train/<model>-f<k>/: dvclive per-epoch curves (train/val loss and accuracy,
   val macro-F1, learning rate), declared in dvc.yaml's top-level `plots:`.
 
+With `train.distributed: ddp` the command checks its inputs, then runs again under
+torchrun with `train.nproc` processes (grocer.training.distributed); rank 0 writes.
+
 An interrupted run resumes from its last finished epoch (state in the untracked
 .scratch/ directory, see grocer.paths.train_scratch) and ends identical to an
 uninterrupted one on the CPU.
@@ -33,10 +36,10 @@ from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
 from grocer.params import Params, ZooModel
 from grocer.predictions import softmax, write_predictions
-from grocer.training import checkpoint
+from grocer.training import checkpoint, distributed
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess
-from grocer.training.device import resolve_device, use_threads
+from grocer.training.device import use_threads
 from grocer.training.loop import FitConfig, FitResult, fit
 from grocer.training.models import check_arch, create_model, normalization
 from grocer.training.objectives import MultiClass, balanced_class_weights
@@ -103,8 +106,11 @@ def run(params: Params, model: str, fold: int) -> None:
     train_rows, val_rows = table[table["fold"] != fold], table[table["fold"] == fold]
     train = cache_split(cache, train_rows, train_rows["y"].to_numpy())
     val = cache_split(cache, val_rows, val_rows["y"].to_numpy())
+    if distributed.needs_launch(params.train):  # the inputs are checked above, once, before torchrun starts
+        distributed.launch(["train", "--model", model, "--fold", str(fold)], params.train)
+        return
 
-    device = resolve_device(params.train.device)
+    world, device = distributed.join(params.train)
     use_threads(params.train.threads)
     torch.manual_seed(params.train.seed)
     net = create_model(entry, len(classes), img_size).to(device)
@@ -127,8 +133,10 @@ def run(params: Params, model: str, fold: int) -> None:
     result = fit(
         net, objective, train, val,
         (build_train_transforms(params.aug.profile, img_size), build_eval_transforms(img_size)),
-        cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{model}-f{fold}",
+        cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{model}-f{fold}", world=world,
     )
+    if result is None:  # a ddp worker other than rank 0: rank 0 writes the outputs
+        return
 
     with atomic.replace_dir(paths.train_item_dir(model, fold)) as tmp:
         checkpoint.write_item(tmp, result, config)

@@ -8,6 +8,10 @@ SWA, evaluate on the validation split, keep the best-by-val-loss weights, and sa
 the resume state. At the end, SWA's BatchNorm statistics are recomputed and the
 final model is the better of best-by-val-loss and SWA, by validation loss.
 
+Under torchrun (train.distributed: ddp, see grocer.training.distributed) every process
+trains on its share of each global batch through DistributedDataParallel, and rank 0
+alone evaluates, averages SWA weights, saves the resume state and returns the result.
+
 Because every epoch re-derives its random streams from (seed, epoch) and the resume
 state holds everything else (weights, optimizer, SWA average, best weights, history),
 a run killed after epoch k and resumed ends bit-identical to an uninterrupted run on
@@ -28,6 +32,7 @@ import numpy as np
 import torch
 from timm.optim import param_groups_weight_decay
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, update_bn
 from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 from tqdm import tqdm
@@ -36,6 +41,7 @@ from grocer.params import TrainParams
 from grocer.training import checkpoint
 from grocer.training.data import CachedImages, Preprocess, Split, predict
 from grocer.training.device import Precision
+from grocer.training.distributed import SINGLE, World, all_sum
 from grocer.training.mix import MixConfig, mix_batch
 from grocer.training.sam import SAM
 from grocer.training.schedule import lr_at
@@ -114,45 +120,59 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
 
 
 class EpochItems:
-    """The items of one training epoch: (augmentation seed, position) pairs, in sampling order.
+    """One process's items of a training epoch: (augmentation seed, position) pairs, in sampling order.
 
     Order and seeds are functions of (seed, epoch) only; call `set_epoch` before iterating
     (as with torch's DistributedSampler), so one DataLoader with persistent workers serves
     every epoch. Each item carries its own seed (see CachedImages): the batches are the
     same whatever train.num_workers is; workers only make them faster.
+
+    With several processes (`world`), every process draws the same epoch order (shuffled
+    or weighted: the weighted sampler needs no distributed variant), pads it to a multiple
+    of world.size by repeating its start, as DistributedSampler does, and takes every
+    world.size-th item from its rank on. With batches of batch_size / world.size, process
+    r's batch b is then positions r, r + world.size, ... of the one-process batch b.
     """
 
-    def __init__(self, labels: np.ndarray, sampler: str, seed: int):
+    def __init__(self, labels: np.ndarray, sampler: str, seed: int, world: World):
         self.labels = labels
         self.sampler = sampler
         self.seed = seed
+        self.world = world
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return -(-len(self.labels) // self.world.size)
 
     def __iter__(self):
+        return iter(self.epoch_items()[self.world.rank::self.world.size])
+
+    def epoch_items(self) -> list[tuple[int, int]]:
+        """Every process's items of the epoch, padded to a multiple of world.size."""
+        n = len(self.labels)
         generator = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, 0))
         if self.sampler == "weighted":
             counts = np.bincount(self.labels)
             weights = torch.as_tensor(1.0 / counts[self.labels], dtype=torch.double)
-            order = WeightedRandomSampler(weights, num_samples=len(self), replacement=True, generator=generator)
+            order = WeightedRandomSampler(weights, num_samples=n, replacement=True, generator=generator)
         else:
-            order = RandomSampler(range(len(self)), generator=generator)
-        seeds = np.random.SeedSequence([self.seed, self.epoch, 1]).generate_state(len(self))
-        return iter([(int(s), int(i)) for s, i in zip(seeds, order)])
+            order = RandomSampler(range(n), generator=generator)
+        seeds = np.random.SeedSequence([self.seed, self.epoch, 1]).generate_state(n)
+        items = [(int(s), int(i)) for s, i in zip(seeds, order)]
+        return items + items[:len(self) * self.world.size - n]
 
 
-def train_loader(dataset: CachedImages, cfg: FitConfig, pin_memory: bool) -> tuple[DataLoader, EpochItems]:
-    """Batches for every epoch (set the epoch on the returned EpochItems first)."""
-    items = EpochItems(dataset.split.labels, cfg.sampler, cfg.seed)
+def train_loader(dataset: CachedImages, cfg: FitConfig, world: World, pin_memory: bool) -> tuple[DataLoader, EpochItems]:
+    """This process's batches for every epoch (set the epoch on the returned EpochItems first)."""
+    items = EpochItems(dataset.split.labels, cfg.sampler, cfg.seed, world)
+    batch_size = cfg.batch_size // world.size  # params check that nproc divides batch_size
     loader = DataLoader(
-        dataset, batch_size=cfg.batch_size, sampler=items, num_workers=cfg.num_workers, pin_memory=pin_memory,
+        dataset, batch_size=batch_size, sampler=items, num_workers=cfg.num_workers, pin_memory=pin_memory,
         persistent_workers=cfg.num_workers > 0,  # workers start once per run, not once per epoch
-        drop_last=len(dataset) > cfg.batch_size,  # no 1-image last batch (BatchNorm cannot train on it)
+        drop_last=len(items) > batch_size,  # no 1-image last batch (BatchNorm cannot train on it)
         # its own generator: a new iterator draws a seed, which must not shift the global stream
         # that dropout uses (else num_workers, which changes when iterators are made, changes the run)
         generator=torch.Generator().manual_seed(cfg.seed),
@@ -185,8 +205,11 @@ def fit(
     state_file: Path,
     state_key: str,
     name: str,
-) -> FitResult:
+    world: World = SINGLE,
+) -> FitResult | None:
     """Train `model` in place (it ends holding the chosen weights) and return what happened.
+
+    In a ddp run every process calls this; rank 0 gets the result, the others None.
 
     Args:
         model: the network, already on `prep.device`.
@@ -198,6 +221,7 @@ def fit(
         state_file: resume state, rewritten after every epoch (an untracked scratch file).
         state_key: identifies the run; a state file with another key is ignored.
         name: shown on the progress bar.
+        world: this process among the training processes (grocer.training.distributed).
     """
     train_transform, eval_transform = transforms
     device = prep.device
@@ -206,7 +230,7 @@ def fit(
     precision = Precision(device, cfg.amp, sam=cfg.sam_rho is not None)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     sam = SAM(optimizer, cfg.sam_rho) if cfg.sam_rho is not None else None
-    swa_model = AveragedModel(model) if cfg.swa_start is not None else None
+    swa_model = AveragedModel(model) if cfg.swa_start is not None and world.is_main else None
     dataset = CachedImages(train, train_transform)
     history: list[dict[str, float]] = []
     best = {"epoch": -1, "val_loss": float("inf"), "state": None}
@@ -221,18 +245,22 @@ def fit(
         if precision.scaler is not None:
             precision.scaler.load_state_dict(state["scaler"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"]
+    # DDP copies rank 0's weights to every process here and averages gradients in backward
+    net = (DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+           if world.size > 1 else model)
 
-    loader, items = train_loader(dataset, cfg, pin_memory=device.type == "cuda")
+    loader, items = train_loader(dataset, cfg, world, pin_memory=device.type == "cuda")
     steps_per_epoch = len(loader)
     for epoch in range(start_epoch, cfg.epochs):
-        torch.manual_seed(derive_seed(cfg.seed, epoch, 2))  # dropout, drop-path
-        mix_rng = np.random.default_rng(derive_seed(cfg.seed, epoch, 3))
+        torch.manual_seed(derive_seed(cfg.seed, epoch, 2, world.rank))  # dropout, drop-path: a stream per process
+        mix_rng = np.random.default_rng(derive_seed(cfg.seed, epoch, 3))  # the same mixing draws in every process
         mixing = cfg.mix.enabled and epoch < cfg.epochs - cfg.mix_off_epochs
         items.set_epoch(epoch)
         model.train()
         total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
         started = time.perf_counter()
-        bar = tqdm(loader, desc=f"{name} {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_progress())
+        bar = tqdm(loader, desc=f"{name} {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not (show_progress() and world.is_main))
         for step, (images, labels) in enumerate(bar):
             lr = lr_at(epoch * steps_per_epoch + step, steps_per_epoch, cfg.epochs, cfg.lr, cfg.warmup_epochs,
                        cfg.swa_start, cfg.swa_lr)
@@ -242,12 +270,15 @@ def fit(
             x, targets = prep(images), objective.targets(labels)
             if mixing:
                 x, targets = mix_batch(x, targets, cfg.mix, mix_rng)
-            loss, logits = _step(model, objective, optimizer, sam, precision, x, targets, cfg.grad_clip)
+            loss, logits = _step(net, objective, optimizer, sam, precision, x, targets, cfg.grad_clip)
             total_loss += float(loss) * len(labels)
             correct += objective.correct(logits, labels)
             seen += len(labels)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
         train_seconds = time.perf_counter() - started
+        total_loss, correct, seen = all_sum([total_loss, correct, seen], world, device)
+        if not world.is_main:
+            continue
         if swa_model is not None and epoch >= cfg.swa_start:
             swa_model.update_parameters(model)
 
@@ -269,6 +300,10 @@ def fit(
             "history": history, "best": best,
         })
 
+    if not world.is_main:
+        return None
+    if world.size > 1:  # SWA's BatchNorm statistics from every image, not only rank 0's share
+        loader, items = train_loader(dataset, cfg, SINGLE, pin_memory=device.type == "cuda")
     items.set_epoch(cfg.epochs)  # a seeded extra "epoch" of batches for SWA's BatchNorm statistics
     return _finish(model, objective, swa_model, loader, val, eval_transform, cfg, prep, precision, history, best)
 
