@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import make_params
 from grocer import cli, paths
 from grocer.errors import GrocerError
-from grocer.imagecache import load_cache
+from grocer.imagecache import load_cache, save_cache
 from grocer.stages import cache, clean, folds, ingest
 
 RAW = "data/raw"
@@ -155,6 +155,27 @@ def test_cache_holds_every_image_and_refuses_a_changed_test_set(project, raw_par
     Image.new("RGB", (64, 64), (1, 2, 3)).save(project / RAW / "test_images" / "te_004.png")
     with pytest.raises(GrocerError, match="test set changed since ingest"):
         cache.run(raw_params)
+
+
+def test_cache_writer_streams_images_and_keeps_the_old_cache_on_bad_input(tmp_path):
+    def images(n, size=8):  # a generator: the writer takes one image at a time
+        for i in range(n):
+            yield np.full((size, size, 3), i, np.uint8)
+
+    def ids(n):
+        return [f"id{i}" for i in range(n)]
+
+    directory = tmp_path / "cache"
+    save_cache(directory, images(5), ids(5), images(2), ids(2), 8, "f" * 64)
+    cached = load_cache(directory)
+    assert [int(cached.train[i].mean()) for i in range(5)] == [0, 1, 2, 3, 4] and cached.test.shape == (2, 8, 8, 3)
+    for train, message in ((images(4), "train cache: 4 images for 5 ids"),
+                           (images(6), "train cache: more images than its 5 ids"),
+                           (images(5, size=9), r"train cache: image 0 is \(9, 9, 3\) uint8, not \(8, 8, 3\) uint8")):
+        with pytest.raises(ValueError, match=message):
+            save_cache(directory, train, ids(5), images(2), ids(2), 8, "0" * 64)
+        assert load_cache(directory).test_fingerprint == "f" * 64  # the complete old cache, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # no half-written directory left
 
 
 def test_cli_turns_errors_into_one_line(project, capsys):

@@ -11,6 +11,7 @@ Training reads these memory-mapped, so no JPEG is decoded per epoch.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,23 +41,43 @@ class ImageCache:
 
 def save_cache(
     directory: Path,
-    train: np.ndarray,
+    train: Iterable[np.ndarray],
     train_ids: list[str],
-    test: np.ndarray,
+    test: Iterable[np.ndarray],
     test_ids: list[str],
     img_size: int,
     test_fingerprint: str,
 ) -> None:
-    """Write the whole cache directory atomically."""
-    for name, array, ids in (("train", train, train_ids), ("test", test, test_ids)):
-        if array.dtype != np.uint8 or array.shape[1:] != (img_size, img_size, 3) or len(array) != len(ids):
-            raise ValueError(f"{name} cache: shape {array.shape} {array.dtype} vs {len(ids)} ids of {img_size}px")
+    """Write the whole cache directory atomically.
+
+    `train` and `test` yield one (S, S, 3) uint8 image per id (an array of them will do);
+    each is appended to its .npy as it comes, so the cache is never held in RAM.
+    """
     with atomic.replace_dir(directory) as tmp:
-        np.save(tmp / "train.npy", train)
-        np.save(tmp / "test.npy", test)
+        for name, images, ids in (("train", train, train_ids), ("test", test, test_ids)):
+            _write_images(tmp / f"{name}.npy", images, len(ids), img_size, name)
         index = {"img_size": img_size, "train_ids": list(train_ids), "test_ids": list(test_ids),
                  "test_fingerprint": test_fingerprint}
         (tmp / "index.json").write_text(json.dumps(index))
+
+
+def _write_images(path: Path, images: Iterable[np.ndarray], n: int, size: int, name: str) -> None:
+    """A (n, size, size, 3) uint8 .npy written image by image: plain appends, no array in memory."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+              "shape": (n, size, size, 3)}
+    written = 0
+    with path.open("wb") as out:
+        np.lib.format.write_array_header_1_0(out, header)
+        for image in images:
+            if written == n:
+                raise ValueError(f"{name} cache: more images than its {n} ids")
+            if image.dtype != np.uint8 or image.shape != (size, size, 3):
+                raise ValueError(f"{name} cache: image {written} is {image.shape} {image.dtype}, "
+                                 f"not ({size}, {size}, 3) uint8")
+            out.write(np.ascontiguousarray(image).data)
+            written += 1
+    if written != n:
+        raise ValueError(f"{name} cache: {written} images for {n} ids")
 
 
 def load_cache(directory: Path = paths.CACHE_DIR) -> ImageCache:

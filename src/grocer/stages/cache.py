@@ -1,12 +1,14 @@
 """Stage `cache`: decode and resize every train and test image once.
 
-Training then reads uint8 arrays memory-mapped (grocer.imagecache) instead of
-decoding JPEGs every epoch. The test set is verified against ingest's fingerprint
+Images are decoded on every core and appended one by one to the arrays' files, so
+memory stays flat however large the dataset. Training then reads the uint8 arrays
+memory-mapped (grocer.imagecache) instead of decoding JPEGs every epoch. The test set is verified against ingest's fingerprint
 first, and the fingerprint is stored in the cache for the stages that read it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 
 import numpy as np
@@ -25,9 +27,8 @@ def load_resized(path: str, size: int) -> np.ndarray:
     return resize_center_crop(decode_rgb(path), size)
 
 
-def decode_all(image_paths: list[str], size: int) -> np.ndarray:
-    images = map_in_processes(partial(load_resized, size=size), image_paths)
-    return np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+def decode_all(image_paths: list[str], size: int) -> Iterator[np.ndarray]:
+    return map_in_processes(partial(load_resized, size=size), image_paths)
 
 
 def run(params: Params) -> None:

@@ -21,7 +21,7 @@ from grocer.params import Params
 
 def measure(image_paths: list[str]) -> pd.DataFrame:
     """inspect_image for every path, on every core, in input order."""
-    return pd.DataFrame(map_in_processes(inspect_image, image_paths))
+    return pd.DataFrame(list(map_in_processes(inspect_image, image_paths)))
 
 
 def build_manifest(contract: Contract) -> pd.DataFrame:
