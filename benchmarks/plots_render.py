@@ -16,7 +16,7 @@ Steps:
      - takes a screenshot, tall enough for all plots (blank bottom trimmed), for a person
        to look at.
 Prints the plot counts, the ids of plots that have no data points (a plot over files that
-do not exist, e.g. a train item outside run.folds, or the group plot without groups) and
+do not exist, e.g. the group plot without groups) and
 the PNG's path; exits 1 when a Vega plot did not render.
 """
 

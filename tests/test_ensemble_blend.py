@@ -3,8 +3,9 @@
 import numpy as np
 
 from grocer.ensemble.blend import blend_probs, fit_class_bias, fit_weights, log_probs
-from grocer.ensemble.metrics import accuracy, log_loss
+from grocer.ensemble.metrics import log_loss
 from grocer.predictions import softmax
+from grocer.training.metrics import accuracy
 
 
 def mixture_case(weights, n=20000, n_classes=5, seed=0):

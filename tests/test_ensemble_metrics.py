@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from grocer.ensemble.metrics import binary_scores, confusion, log_loss, macro_f1, oof_scores, top_confusions
+from grocer.ensemble.metrics import binary_scores, confusion, log_loss, oof_scores, top_confusions
 
 
 def test_scores_on_a_known_case():
@@ -17,10 +17,6 @@ def test_scores_on_a_known_case():
 def test_log_loss_keeps_the_columns_when_a_class_is_absent():
     probs = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1]])
     assert np.isclose(log_loss(np.array([0, 1]), probs), -np.log(0.7))
-
-
-def test_macro_f1_takes_class_names():
-    assert macro_f1(np.array(["x", "y"]), np.array(["x", "y"])) == 1.0
 
 
 def test_confusion_and_top_confusions():

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from grocer.ensemble.crossfit import cross_fit, evaluation_folds, group_folds
-from grocer.ensemble.metrics import accuracy
 from grocer.ensemble.stack import METHODS, build_features, create_meta_model, cross_fit_probs
 from grocer.errors import GrocerError
 from grocer.params import StackParams
 from grocer.predictions import softmax
+from grocer.training.metrics import accuracy
 
 STACK = dict(logreg_c=1.0, ridge_alpha=1.0, hgb_max_iter=30, hgb_learning_rate=0.1)
 

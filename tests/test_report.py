@@ -13,6 +13,7 @@ from conftest import make_params
 from grocer import paths
 from grocer.errors import GrocerError
 from grocer.stages import report
+from grocer.stages.train import write_curves
 from oof_project import CLASSES, write_oof_project
 
 FINAL = {
@@ -36,13 +37,13 @@ MODELS = ["convnext", "vit"]
 PARAMS = {"run": {"models": MODELS, "folds": [0, 1, 2, 3, 4]}}
 
 
-def write_live_curves(model: str, fold: int, epochs: int = 3) -> None:
-    """What dvclive writes for one train item: <dir>/plots/metrics/<name>.tsv with step,<name>."""
-    for name in ("train/loss", "val/acc"):
-        path = paths.train_live_dir(model, fold) / "plots" / "metrics" / f"{name}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        values = [round(fold + 0.1 * e, 3) for e in range(epochs)]
-        pd.DataFrame({"step": range(epochs), name.split("/")[-1]: values}).to_csv(path, sep="\t", index=False)
+CURVE_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_f1", "lr")
+
+
+def write_item_curves(model: str, fold: int, epochs: int = 3) -> None:
+    """One train item's curves, written by the train stage's own writer: every value is fold + epoch / 10."""
+    history = [{key: round(fold + 0.1 * e, 3) for key in CURVE_KEYS} for e in range(epochs)]
+    write_curves(paths.train_curves_dir(model, fold), history)
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def project(tmp_path, monkeypatch):
     paths.metrics_file("blend").write_text(json.dumps(BLEND))
     for model in MODELS:
         for fold in range(5):
-            write_live_curves(model, fold)
+            write_item_curves(model, fold)
     return tmp_path
 
 
@@ -85,19 +86,19 @@ def test_plot_files(project):
 
 
 def test_training_curves_of_every_item_in_one_table(project):
-    write_live_curves("effnet", 0)  # an item outside run.models is not reported
+    write_item_curves("effnet", 0)  # an item outside run.models is not reported
     report.run(make_params(PARAMS))
     curves = pd.read_csv(paths.TRAIN_CURVES)
     assert list(curves.columns) == ["item", "metric", "step", "value"]
-    assert len(curves) == 2 * 5 * 2 * 3  # models x folds x metrics x epochs
+    assert len(curves) == 2 * 5 * 6 * 3  # models x folds x metrics x epochs
     assert sorted(curves["item"].unique()) == [f"{m}-f{k}" for m in MODELS for k in range(5)]
-    assert sorted(curves["metric"].unique()) == ["train/loss", "val/acc"]
+    assert sorted(curves["metric"].unique()) == ["lr", "train/acc", "train/loss", "val/acc", "val/f1", "val/loss"]
     vit3 = curves[(curves["item"] == "vit-f3") & (curves["metric"] == "val/acc")]
     assert vit3["step"].tolist() == [0, 1, 2] and vit3["value"].tolist() == [3.0, 3.1, 3.2]
 
 
 def test_missing_training_curves_name_the_item(project):
-    with pytest.raises(GrocerError, match=r"plots/train/effnet-f0/plots/metrics: no dvclive curves for train@effnet-0"):
+    with pytest.raises(GrocerError, match=r"plots/train/effnet-f0: no training curves for train@effnet-0"):
         report.run(make_params({"run": {"models": ["effnet"], "folds": [0, 1, 2, 3, 4]}}))
 
 

@@ -64,7 +64,7 @@ def test_ddp_item_is_valid(runs):
     assert oof.ids == folds.loc[folds["fold"] == 0, "image_id"].tolist()
     metrics = json.loads((root / paths.train_metrics("vit", 0)).read_text())
     assert metrics["n_train"] == 16 and metrics["n_val"] == 16 and metrics["epochs"] == 3
-    assert (root / paths.train_live_dir("vit", 0) / "metrics.json").is_file()
+    assert (root / paths.train_curves_dir("vit", 0) / "val/loss.tsv").is_file()
     assert process.stderr.count("train vit-f0: val_loss") == 1  # rank 0 alone reports (and writes)
     assert not (root / paths.train_scratch("vit", 0)).exists()
 
@@ -79,8 +79,8 @@ def test_ddp_run_is_the_one_process_run(runs):
     one = json.loads((single / paths.train_metrics("vit", 0)).read_text())
     two = json.loads((ddp / paths.train_metrics("vit", 0)).read_text())
     assert two["val_loss"] == pytest.approx(one["val_loss"], rel=1e-4)
-    history_one = pd.read_csv(single / paths.train_live_dir("vit", 0) / "plots/metrics/train/loss.tsv", sep="\t")
-    history_two = pd.read_csv(ddp / paths.train_live_dir("vit", 0) / "plots/metrics/train/loss.tsv", sep="\t")
+    history_one = pd.read_csv(single / paths.train_curves_dir("vit", 0) / "train/loss.tsv", sep="\t")
+    history_two = pd.read_csv(ddp / paths.train_curves_dir("vit", 0) / "train/loss.tsv", sep="\t")
     assert np.allclose(history_one["loss"], history_two["loss"], rtol=1e-4)  # losses summed over both processes
 
 

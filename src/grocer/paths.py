@@ -16,6 +16,7 @@ SAMPLE_TRUTH_DIR = Path("data/sample_truth")
 REVIEW_SESSIONS_DIR = Path("data/review/sessions")  # git-tracked journals of `grocer review`
 SAMPLE_REVIEW_DIR = Path("data/sample_review")  # the sample's demo journal, applied only to the sample
 SAMPLE_TEST_LABELS = SAMPLE_TRUTH_DIR / "test_labels.csv"  # image_id,label,group of the sample's test set
+SAMPLE_TRAIN_TRUTH = SAMPLE_TRUTH_DIR / "train_truth.csv"  # image_id,true_label,defect,duplicate_of
 
 INTERIM_DIR = Path("data/interim")
 MANIFEST = INTERIM_DIR / "manifest.parquet"
@@ -49,7 +50,7 @@ AUDIT_CONFUSIONS = PLOTS_DIR / "audit_confusions.csv"  # the largest confusions,
 CONFUSION_ROWS = PLOTS_DIR / "confusion.csv"  # actual,predicted per final OOF row (`report`)
 PER_CLASS = PLOTS_DIR / "per_class.csv"  # precision/recall/F1 per class (`report`)
 EVOLUTION = PLOTS_DIR / "evolution.csv"  # OOF acc/F1 from the single models to the override (`report`)
-TRAIN_CURVES = PLOTS_DIR / "train_curves.csv"  # every train item's dvclive curves in one long table (`report`)
+TRAIN_CURVES = PLOTS_DIR / "train_curves.csv"  # every train item's curves in one long table (`report`)
 CONFUSION_PNG = PLOTS_DIR / "confusion.png"
 EVOLUTION_PNG = PLOTS_DIR / "evolution.png"
 SCRATCH_DIR = Path(".scratch")  # untracked resume state of interrupted training
@@ -58,6 +59,12 @@ SCRATCH_DIR = Path(".scratch")  # untracked resume state of interrupted training
 def clean_variant(variant: str) -> Path:
     """The training table of one cleaning variant (`strict` or `aggressive`)."""
     return CLEAN_DIR / f"{variant}.csv"
+
+
+def session_journal(session: str, directory: Path = REVIEW_SESSIONS_DIR) -> Path:
+    """One review session's journal (the session is the file's stem); the sample's demo
+    journal lives in SAMPLE_REVIEW_DIR."""
+    return directory / f"{session}.jsonl"
 
 
 def metrics_file(stage: str) -> Path:
@@ -72,8 +79,8 @@ def train_metrics(model: str, fold: int) -> Path:
     return METRICS_DIR / "train" / f"{model}-f{fold}.json"
 
 
-def train_live_dir(model: str, fold: int) -> Path:
-    """dvclive's directory for one train item (per-epoch curves for `dvc plots`)."""
+def train_curves_dir(model: str, fold: int) -> Path:
+    """One train item's per-epoch curves, <curve>.tsv each (read by `report` into TRAIN_CURVES)."""
     return PLOTS_DIR / "train" / f"{model}-f{fold}"
 
 

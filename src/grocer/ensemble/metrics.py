@@ -1,9 +1,11 @@
-"""Classification scores on arrays: accuracy, macro-F1, log-loss, confusion.
+"""What the ensemble stages report on arrays: log-loss, OOF scores, confusion, binary scores.
 
 `y` holds the true classes (class indices or names), `pred` the predicted ones, `probs`
-an (n, n_classes) array whose rows sum to 1 (column k = class index k). Thin wrappers
-over sklearn; the log-loss fixes the class set (`labels=range(n_classes)`) so a class
-absent from a partial set of rows does not shift the columns.
+an (n, n_classes) array whose rows sum to 1 (column k = class index k). Accuracy, F1 and
+AUC come from grocer.training.metrics (one implementation for training and ensemble);
+log-loss and the confusion matrix are sklearn's, with the class set fixed
+(`labels=range(n_classes)`) so a class absent from a partial set of rows does not shift
+the columns.
 """
 
 from __future__ import annotations
@@ -11,14 +13,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-
-def accuracy(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.mean(np.asarray(pred) == np.asarray(y)))
-
-
-def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    """Macro-F1 over the classes present in `y` or predicted (sklearn's default set)."""
-    return float(skm.f1_score(y, pred, average="macro", zero_division=0))
+from grocer.training.metrics import accuracy, binary_f1, macro_f1, roc_auc
 
 
 def log_loss(y: np.ndarray, probs: np.ndarray) -> float:
@@ -48,11 +43,8 @@ def top_confusions(matrix: np.ndarray, n: int) -> list[tuple[int, int, int]]:
 
 
 def binary_scores(is_positive: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
-    """AUC (when both outcomes occur) and F1 at 0.5 and at `threshold` for a binary scorer."""
-    out = {
-        "f1_at_05": float(skm.f1_score(is_positive, score >= 0.5, zero_division=0)),
-        "f1_tuned": float(skm.f1_score(is_positive, score >= threshold, zero_division=0)),
-    }
+    """AUC (only when both outcomes occur) and F1 at 0.5 and at `threshold` for a binary scorer."""
+    out = {"f1_at_05": binary_f1(is_positive, score >= 0.5), "f1_tuned": binary_f1(is_positive, score >= threshold)}
     if 0 < is_positive.sum() < is_positive.size:
-        out["auc"] = float(skm.roc_auc_score(is_positive, score))
+        out["auc"] = roc_auc(is_positive, score)
     return out

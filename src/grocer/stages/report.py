@@ -2,7 +2,7 @@
 
 Inputs: the final OOF predictions (the override's, rows of `run.folds`), metrics/final.json
 (the chain's steps, written by `submit`), metrics/blend.json (every single model) and the
-dvclive directories of the train items (plots/train/<model>-f<k>/).
+per-epoch curves of the train items (plots/train/<model>-f<k>/<curve>.tsv).
 Writes the plot files that dvc.yaml declares (with their templates, so `dvc plots show`
 needs no flags; custom templates live in .dvc/plots/):
   plots/confusion.csv     actual,predicted (class names) per OOF row: the confusion template counts them
@@ -10,9 +10,9 @@ needs no flags; custom templates live in .dvc/plots/):
   plots/evolution.csv     step, kind, acc, f1: each single model ("0 <model>", kind model), then
                           best single -> blend -> bias -> stack -> override (kind chain; a
                           switched-off step is absent), numbered because the plot sorts by name
-  plots/train_curves.csv  item, metric, step, value: the dvclive curves of every train item of
+  plots/train_curves.csv  item, metric, step, value: the curves of every train item of
                           run.models x run.folds in one table (template train_curves: a panel
-                          per metric, a line per item)
+                          per metric, a line per item); dvc.yaml's only training-curve plot
 and, as plain cached outputs, plots/confusion.png and plots/evolution.png (matplotlib).
 The per-group plot is `audit`'s plots/audit_groups.csv.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,6 @@ from grocer.params import Params
 CHAIN = ("best_single", "blend", "bias", "stack", "override")  # the order of `submit`'s steps in final.json
 MODEL_PREFIX = "model_"  # metrics/blend.json: one section per single model
 ANNOTATE_MAX_CLASSES = 30  # beyond this the counts in the confusion PNG's cells are unreadable
-LIVE_METRICS = Path("plots") / "metrics"  # where dvclive writes one <metric>.tsv (step, value) per logged metric
 
 
 def per_class_frame(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> pd.DataFrame:
@@ -67,7 +65,8 @@ def evolution_frame(final: dict, blend: dict) -> pd.DataFrame:
 
 
 def training_curves(models: list[str], folds: list[int]) -> pd.DataFrame:
-    """Every train item's dvclive curves as one long table: item, metric, step, value.
+    """Every train item's curves (written by grocer.stages.train.write_curves) as one long
+    table: item, metric, step, value.
 
     One table (not one plot per item and metric) so that `dvc plots show` draws one panel
     per metric with a line per item, whatever run.models and run.folds are.
@@ -75,15 +74,15 @@ def training_curves(models: list[str], folds: list[int]) -> pd.DataFrame:
     frames = []
     for model in models:
         for fold in folds:
-            root = paths.train_live_dir(model, fold) / LIVE_METRICS
+            root = paths.train_curves_dir(model, fold)
             files = sorted(root.rglob("*.tsv"))
             if not files:
-                raise GrocerError(f"{root}: no dvclive curves for train@{model}-{fold} (has it run?)")
+                raise GrocerError(f"{root}: no training curves for train@{model}-{fold} (has it run?)")
             for path in files:
                 table = pd.read_csv(path, sep="\t")
-                values = [c for c in table.columns if c not in ("step", "timestamp")]
+                values = [c for c in table.columns if c != "step"]
                 if "step" not in table.columns or len(values) != 1:
-                    raise GrocerError(f"{path}: expected dvclive's columns step,<metric>; has {list(table.columns)}")
+                    raise GrocerError(f"{path}: expected the columns step,<metric>; has {list(table.columns)}")
                 frames.append(pd.DataFrame({
                     "item": f"{model}-f{fold}",
                     "metric": path.relative_to(root).with_suffix("").as_posix(),

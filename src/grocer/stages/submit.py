@@ -22,10 +22,10 @@ import pandas as pd
 
 from grocer import atomic, paths
 from grocer.dataset import load_classes, read_csv
-from grocer.ensemble.metrics import accuracy, macro_f1
 from grocer.ensemble_inputs import read_stage_predictions
 from grocer.errors import GrocerError
 from grocer.params import Params
+from grocer.training.metrics import accuracy, macro_f1
 
 
 def _step(scores: dict) -> dict:

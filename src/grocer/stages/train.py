@@ -9,8 +9,9 @@ writes, all or nothing:
   stage adds TTA);
 * metrics/train/<model>-f<k>.json: val_loss, acc, macro_f1, errors, epochs,
   best_epoch, chosen_swa (1 if SWA weights were chosen), n_train, n_val;
-* plots/train/<model>-f<k>/: dvclive per-epoch curves (train/val loss and accuracy,
-  val macro-F1, learning rate), declared in dvc.yaml's top-level `plots:`.
+* plots/train/<model>-f<k>/: per-epoch curves, one <curve>.tsv each (train/val loss and
+  accuracy, val macro-F1, learning rate); `report` draws every item's in
+  plots/train_curves.csv.
 
 With `train.distributed: ddp` the command checks its inputs, then runs again under
 torchrun with `train.nproc` processes (grocer.training.distributed); rank 0 writes.
@@ -65,20 +66,23 @@ def item_img_size(params: Params, entry: ZooModel, cache_size: int) -> int:
 
 
 def write_curves(directory: Path, history: list[dict[str, float]]) -> None:
-    """The per-epoch history as a dvclive directory (written whole at the end, so a resumed
-    run's curves hold every epoch once)."""
-    from dvclive import Live  # imported here: only this stage needs it
+    """The per-epoch history as one TSV per curve: <directory>/<curve>.tsv (e.g. val/loss.tsv)
+    with the columns step,<last part of the curve's name>, the layout `report` reads and
+    `dvc plots show <directory>` draws. Written whole at the end, so a resumed run's curves
+    hold every epoch once.
 
+    Plain files, not dvclive: its Live() inspects the git repository even with
+    save_dvc_exp=False (it fails in one without a commit, runs `dvc init` in a git repo
+    without DVC, git-adds its files under `dvc exp run`), and this stage only needs the files.
+    """
+    curves = {"train/loss": "train_loss", "val/loss": "val_loss", "train/acc": "train_acc",
+              "val/acc": "val_acc", "val/f1": "val_f1", "lr": "lr"}
     with atomic.replace_dir(directory) as tmp:
-        with Live(dir=str(tmp), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            for record in history:
-                live.log_metric("train/loss", record["train_loss"])
-                live.log_metric("val/loss", record["val_loss"])
-                live.log_metric("train/acc", record["train_acc"])
-                live.log_metric("val/acc", record["val_acc"])
-                live.log_metric("val/f1", record["val_f1"])
-                live.log_metric("lr", record["lr"])
-                live.next_step()
+        for curve, key in curves.items():
+            path = tmp / f"{curve}.tsv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = [f"{step}\t{float(record[key])!r}" for step, record in enumerate(history)]
+            path.write_text("\n".join([f"step\t{path.stem}", *rows]) + "\n")
 
 
 def train_metrics(result: FitResult, epochs: int, n_train: int, n_val: int) -> dict[str, float]:
@@ -143,7 +147,7 @@ def run(params: Params, model: str, fold: int) -> None:
         logits = result.val_logits.astype(np.float32)
         write_predictions(paths.prediction_table(tmp, "oof"), val_rows["image_id"].tolist(), logits,
                           softmax(logits), classes)
-    write_curves(paths.train_live_dir(model, fold), result.history)
+    write_curves(paths.train_curves_dir(model, fold), result.history)
     metrics = train_metrics(result, cfg.epochs, len(train.rows), len(val.rows))
     atomic.write_json(paths.train_metrics(model, fold), metrics)
     shutil.rmtree(scratch, ignore_errors=True)

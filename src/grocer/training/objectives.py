@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from grocer.training.metrics import binary_f1, macro_f1, roc_auc
+from grocer.training.metrics import accuracy, binary_f1, macro_f1, roc_auc
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -50,8 +50,8 @@ class MultiClass:
     def scores(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         predicted = logits.argmax(1)
         return {
-            "acc": float(np.mean(predicted == labels)) if len(labels) else 0.0,
-            "f1": macro_f1(labels, predicted, self.num_classes),
+            "acc": accuracy(labels, predicted),
+            "f1": macro_f1(labels, predicted),
             "errors": float(np.sum(predicted != labels)),
         }
 
@@ -83,7 +83,7 @@ class Binary:
     def scores(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         predicted = (logits[:, 0] > 0).astype(np.int64)
         return {
-            "acc": float(np.mean(predicted == labels)) if len(labels) else 0.0,
+            "acc": accuracy(labels, predicted),
             "auc": roc_auc(labels, logits[:, 0]),
             "f1": binary_f1(labels, predicted),
             "errors": float(np.sum(predicted != labels)),
