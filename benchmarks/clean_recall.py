@@ -9,7 +9,7 @@ import pandas as pd
 from grocer import paths
 from grocer.sample_truth import clean_recall
 
-truth = pd.read_csv(paths.SAMPLE_TRUTH_DIR / "train_truth.csv", dtype=str, keep_default_na=False)
+truth = pd.read_csv(paths.SAMPLE_TRAIN_TRUTH, dtype=str, keep_default_na=False)
 decisions = pd.read_csv(paths.CLEAN_DECISIONS, dtype=str, keep_default_na=False)
 for key, value in clean_recall(truth, decisions).items():
     print(f"{key:28s} {value:.4f}")

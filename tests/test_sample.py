@@ -184,8 +184,8 @@ def test_stage_writes_the_project_paths(tmp_path: Path, monkeypatch: pytest.Monk
     params = make_params({"sample": {"seed": 1, "n_train": 200, "n_test": 50, "img_size": 64}})
     sample_stage.run(params)
     assert len(_read(paths.SAMPLE_DIR / "train.csv")) == 200
-    assert len(_read(paths.SAMPLE_TRUTH_DIR / "test_labels.csv")) == 50
-    assert (paths.SAMPLE_REVIEW_DIR / "demo.jsonl").is_file()
+    assert len(_read(paths.SAMPLE_TEST_LABELS)) == 50
+    assert paths.session_journal("demo", paths.SAMPLE_REVIEW_DIR).is_file()
     assert sorted(p.name for p in tmp_path.joinpath("data").iterdir()) == ["sample", "sample_review", "sample_truth"]
 
 

@@ -92,13 +92,18 @@ def _finite(predictions: Predictions, where: Path) -> Predictions:
     return predictions
 
 
-def _missing_items(kind: str, names: list[str], folds: list[int], item_dir, files: list[str]) -> list[str]:
+def _missing_items(kind: str, names: list[str], folds: list[int], item_files) -> list[str]:
+    """`<kind>@<name>-<k>` of every item lacking one of its files (`item_files(name, k)`)."""
     return [
         f"{kind}@{name}-{k}"
         for name in names
         for k in folds
-        if not all((item_dir(name, k) / f).is_file() for f in files)
+        if not all(f.is_file() for f in item_files(name, k))
     ]
+
+
+def _prediction_tables(directory: Path) -> list[Path]:
+    return [paths.prediction_table(directory, split) for split in ("oof", "test")]
 
 
 def _read_infer_item(model: str, fold: int, rows: OofRows, classes: list[str], test_ids: list[str] | None):
@@ -117,7 +122,9 @@ def _read_infer_item(model: str, fold: int, rows: OofRows, classes: list[str], t
 
 
 def load_model_matrix(models: list[str], folds: list[int], rows: OofRows, classes: list[str]) -> ModelMatrix:
-    missing = _missing_items("infer", models, folds, paths.infer_dir, ["oof.parquet", "test.parquet", "meta.json"])
+    missing = _missing_items(
+        "infer", models, folds, lambda m, k: [*_prediction_tables(paths.infer_dir(m, k)), paths.infer_meta(m, k)]
+    )
     if missing:
         raise GrocerError(
             f"missing predictions of {', '.join(missing)} (in {paths.MODEL_PREDICTIONS_DIR}/<model>/f<fold>/): "
@@ -193,7 +200,7 @@ def load_pair_experts(
     An expert must score every OOF row of its fold and every test row, not only its two
     classes: which rows it covers would otherwise tell the meta-model their label.
     """
-    missing = _missing_items("pair", pairs, folds, paths.pair_item_dir, ["oof.parquet", "test.parquet"])
+    missing = _missing_items("pair", pairs, folds, lambda p, k: _prediction_tables(paths.pair_item_dir(p, k)))
     if missing:
         raise GrocerError(
             f"missing pair-expert outputs of {', '.join(missing)} (in {paths.MODELS_DIR}/pairs/<pair>/f<fold>/): "

@@ -74,11 +74,12 @@ class Catalog:
 
 def find_oof(root: Path) -> tuple[list[Path], str] | None:
     """The OOF files to use and a description of them, or None when there are none."""
-    blend = root / paths.BLEND_DIR / "oof.parquet"
-    if blend.is_file():
-        return [blend], str(paths.BLEND_DIR / "oof.parquet")
-    for base, pattern in [(paths.MODEL_PREDICTIONS_DIR, "*/f*/oof.parquet"), (paths.MODELS_DIR, "*/fold*/oof.parquet")]:
-        files = sorted((root / base).glob(pattern))
+    blend = paths.prediction_table(paths.BLEND_DIR, "oof")
+    if (root / blend).is_file():
+        return [root / blend], str(blend)
+    for base, item_dir in [(paths.MODEL_PREDICTIONS_DIR, paths.infer_dir), (paths.MODELS_DIR, paths.train_item_dir)]:
+        every_item = paths.prediction_table(item_dir("*", "*"), "oof")  # a glob: any model, any fold
+        files = sorted(root.glob(str(every_item)))
         if files:
             models = sorted({f.parent.parent.name for f in files})
             tables = f"{len(files)} OOF table{'s' if len(files) > 1 else ''}"

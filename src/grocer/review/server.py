@@ -131,7 +131,7 @@ def create_app(params: Params, session: str, token: str, order: str = "likely_er
     """The review app for the project at `root` (tests pass a tmp project)."""
     journal.check_session(session)
     catalog = load_catalog(params, order, root)
-    journal_rel = paths.REVIEW_SESSIONS_DIR / f"{session}.jsonl"
+    journal_rel = paths.session_journal(session)
     log = SessionLog(root / journal_rel)
     log.live()  # a broken journal stops the start, not the first click
     static = resources.files("grocer.review") / "static"
@@ -355,7 +355,7 @@ def run(params: Params, port: int, session: str | None, host: str, order: str) -
     import uvicorn  # imported here: only this command needs it
 
     session = journal.check_session(session or default_session())
-    demo = paths.SAMPLE_REVIEW_DIR / f"{session}.jsonl"
+    demo = paths.session_journal(session, paths.SAMPLE_REVIEW_DIR)
     if Path(params.data.dir) == paths.SAMPLE_DIR and demo.exists():
         raise GrocerError(f"session {session!r} is the sample's demo journal ({demo}); pick another --session")
     token = secrets.token_urlsafe(18)
@@ -368,7 +368,7 @@ def run(params: Params, port: int, session: str | None, host: str, order: str) -
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/{token}/"
-    print(f"grocer review: session {session!r} -> {paths.REVIEW_SESSIONS_DIR / f'{session}.jsonl'}")
+    print(f"grocer review: session {session!r} -> {paths.session_journal(session)}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"grocer review: note: listening on {host}: anyone who can reach it and has the URL can edit the journal")
     print(f"grocer review: open {url}   (Ctrl+C to stop; then `dvc repro review` applies the decisions)", flush=True)

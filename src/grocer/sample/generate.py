@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from grocer import atomic
+from grocer import atomic, paths
 from grocer.images import file_sha256
 from grocer.params import SampleParams
 from grocer.review import journal
@@ -96,7 +96,7 @@ def generate(sample: SampleParams, dataset_dir: Path, truth_dir: Path, review_di
         _write_truth(truth_tmp, plan, train_ids, test_ids, styles)
         events, intended = build_session(np.random.default_rng([sample.seed, 3]), listed, list(CLASSES))
         for event in events:
-            journal.append(review_tmp / f"{SESSION}.jsonl", event)
+            journal.append(paths.session_journal(SESSION, review_tmp), event)
         atomic.write_frame(truth_tmp / "review_intended.csv", pd.DataFrame(
             [(i.image_id, i.action, i.new_label or "") for i in intended], columns=["image_id", "action", "new_label"]))
     return plan
@@ -130,11 +130,11 @@ def _write_truth(root: Path, plan: Plan, train_ids: list[str], test_ids: list[st
         "defect": [e.defect for e in plan.train],
         "duplicate_of": [train_ids[e.duplicate_of] if e.duplicate_of is not None else "" for e in plan.train],
     })
-    atomic.write_frame(root / "train_truth.csv", truth.sort_values("image_id"))
+    atomic.write_frame(root / paths.SAMPLE_TRAIN_TRUTH.name, truth.sort_values("image_id"))
     labels = pd.DataFrame(
         {"image_id": test_ids, "label": [e.label for e in plan.test], "group": [e.group for e in plan.test]}
     )
-    atomic.write_frame(root / "test_labels.csv", labels.sort_values("image_id"))
+    atomic.write_frame(root / paths.SAMPLE_TEST_LABELS.name, labels.sort_values("image_id"))
     groups = pd.DataFrame([
         {"group": g.code, "label": g.label, "variety": g.variety, "packed": g.packed,
          "test_only": g.test_only, "background": styles[g.code].background} for g in GROUPS
