@@ -1,6 +1,8 @@
 """The real `dvc repro` and `dvc exp run -S` on a tiny copy of this project."""
 
 import json
+import re
+import time
 
 import pandas as pd
 import pytest
@@ -61,3 +63,27 @@ def test_augmentation_ab_shows_in_metrics_diff(repo):
     changed = json.loads(diff)
     assert any(path.startswith("metrics/train/") for path in changed)
     assert not any(path in changed for path in ("metrics/ingest.json", "metrics/clean.json"))
+
+
+def test_queued_experiments_run_in_parallel_workers(repo):
+    """The README's A/B recipe: `dvc exp run --queue` twice, then `dvc queue start -j 2`."""
+    root, _ = repo
+    # alpha values no other test sets, so both differ from the workspace whatever ran before
+    names = {"q-ridge-half": "0.5", "q-ridge-double": "2.0"}
+    for name, alpha in names.items():
+        dvc(root, "exp", "run", "--queue", "-n", name, "-S", "stack.method=classwise_ridge",
+            "-S", f"stack.ridge_alpha={alpha}")
+    dvc(root, "queue", "start", "-j", "2")
+    try:
+        deadline = time.monotonic() + 900
+        while re.search(r"\b(Queued|Running)\b", status := dvc(root, "queue", "status").stdout):
+            assert time.monotonic() < deadline, status
+            time.sleep(2)
+    finally:
+        dvc(root, "queue", "stop", "--kill", check=False)
+    assert len(re.findall(r"q-ridge-(half|double)\s.*\bSuccess\b", status)) == 2, status
+    for name in names:
+        ran = ran_stages(dvc(root, "queue", "logs", name).stdout)
+        assert "stack" in ran and not any(s.startswith(("train@", "infer@", "pair@")) for s in ran), ran
+    changed = json.loads(dvc(root, "metrics", "diff", *names, "--json").stdout)
+    assert "metrics/stack.json" in changed and "metrics/train/tiny-f0.json" not in changed
