@@ -52,6 +52,9 @@ def test_param_change_reruns_only_dependent_stages(repo):
     assert "stack" in ran and "submit" in ran
     assert not any(s.startswith(("train@", "infer@", "pair@")) for s in ran) and "blend" not in ran
 
+    chosen = dvc(root, "exp", "run", "-S", "submit.source=blend")  # dvc.yaml's deps follow the param
+    assert ran_stages(chosen.stdout) == {"submit", "audit", "report"}
+
 
 def test_augmentation_ab_shows_in_metrics_diff(repo):
     root, _ = repo

@@ -14,7 +14,7 @@ from conftest import deep_update, default_params_dict, make_params
 from grocer import atomic, cli, paths
 from grocer.errors import GrocerError
 from grocer.predictions import softmax, write_predictions
-from grocer.stages import blend, override, stack, submit
+from grocer.stages import audit, blend, override, stack, submit
 
 CLASSES = ["c0", "c1", "c2", "c3"]
 MODELS = ["convnext", "effnet"]
@@ -174,6 +174,32 @@ def test_switched_off_steps_leave_the_chain(project):
     stack_test = pd.read_parquet(paths.prediction_table(paths.STACK_DIR, "test")).set_index("image_id")
     labels = stack_test.loc[pd.read_csv(paths.SUBMISSION)["image_id"], [f"prob_{c}" for c in CLASSES]].to_numpy()
     assert pd.read_csv(paths.SUBMISSION)["label"].tolist() == [CLASSES[k] for k in labels.argmax(axis=1)]
+
+
+@pytest.mark.parametrize(("source", "step", "directory"), [("blend", "bias", paths.BLEND_DIR),
+                                                          ("stack", "stack", paths.STACK_DIR)])
+def test_submit_source_picks_the_submitted_and_audited_step(project, source, step, directory):
+    run_chain(params_for())
+    for split in ("oof", "test"):  # an override that predicts each row's least likely class
+        table = pd.read_parquet(paths.prediction_table(paths.OVERRIDE_DIR, split))
+        probs = table[[f"prob_{c}" for c in CLASSES]].to_numpy()[:, ::-1]
+        write_predictions(paths.prediction_table(paths.OVERRIDE_DIR, split), table["image_id"].tolist(),
+                          np.log(probs), probs, CLASSES)
+
+    params = params_for({"submit": {"source": source}})
+    submit.run(params)
+    audit.run(params)
+    final = read_json(paths.FINAL_METRICS)
+    assert list(k for k in final if isinstance(final[k], dict))[-1] == "override"  # the evolution stays whole
+    assert final["oof_acc"] == final[step]["oof_acc"]
+    assert read_json(paths.metrics_file("audit"))["oof_acc"] == pytest.approx(final[step]["oof_acc"])
+
+    def labels(directory):
+        test = pd.read_parquet(paths.prediction_table(directory, "test")).set_index("image_id")
+        return test.loc[project["sample_order"], [f"prob_{c}" for c in CLASSES]].to_numpy().argmax(axis=1).tolist()
+
+    submitted = [CLASSES.index(c) for c in pd.read_csv(paths.SUBMISSION)["label"]]
+    assert submitted == labels(directory) != labels(paths.OVERRIDE_DIR)
 
 
 def test_missing_model_predictions_are_named(project):

@@ -163,6 +163,12 @@ class OverrideParams(Section):
     enabled: bool
 
 
+class SubmitParams(Section):
+    source: Literal["blend", "stack", "override"] = Field(
+        description="the step whose predictions are submitted, audited and reported; "
+                    "override with override.enabled false is the stack passed through")
+
+
 class AuditParams(Section):
     seed: int
     n_boot: int = Field(ge=10)
@@ -186,6 +192,7 @@ class Params(Section):
     blend: BlendParams
     stack: StackParams
     override: OverrideParams
+    submit: SubmitParams
     audit: AuditParams
 
     @model_validator(mode="after")

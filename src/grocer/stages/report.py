@@ -1,6 +1,6 @@
 """Stage `report`: the files behind `dvc plots show`, and two PNGs for people who just open files.
 
-Inputs: the final OOF predictions (the override's, rows of `run.folds`), metrics/final.json
+Inputs: the submitted step's OOF predictions (`submit.source`, rows of `run.folds`), metrics/final.json
 (the chain's steps, written by `submit`), metrics/blend.json (every single model) and the
 per-epoch curves of the train items (plots/train/<model>-f<k>/<curve>.tsv).
 Writes the plot files that dvc.yaml declares (with their templates, so `dvc plots show`
@@ -152,7 +152,8 @@ def evolution_png(evolution: pd.DataFrame) -> bytes:
 def run(params: Params) -> None:
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
-    pred = read_stage_predictions(paths.OVERRIDE_DIR, "oof", rows.ids, classes).probs.argmax(axis=1)
+    submitted = read_stage_predictions(paths.SUBMITTABLE_DIRS[params.submit.source], "oof", rows.ids, classes)
+    pred = submitted.probs.argmax(axis=1)
     final = json.loads(paths.FINAL_METRICS.read_text())
     blend = json.loads(paths.metrics_file("blend").read_text())
 

@@ -1,13 +1,14 @@
 """Stage `submit`: the submission file and the stage-by-stage evolution table.
 
-The submitted prediction is the last step of the chain: the override's test prediction
-(or the stack's when `override.enabled` is false). The file has the ids of
+The submitted prediction is the test prediction of the step `submit.source` names:
+`override` (default; the stack passed through when `override.enabled` is false), `stack`,
+or `blend` (bias-calibrated when `blend.calibrate_bias`). The file has the ids of
 `<data.dir>/sample_submission.csv` in its order and its header, one class name per id,
 and is read back and compared before the stage succeeds.
 
 metrics/final.json: OOF acc and macro-F1 of each step (best single model -> fitted blend
 -> bias-calibrated blend -> stack -> override; a step that is switched off is absent),
-`oof_acc`/`oof_f1` of the submitted chain, `oof_coverage`, and, on the embedded sample
+`oof_acc`/`oof_f1` of the submitted step, `oof_coverage`, and, on the embedded sample
 whose test labels are known (data/sample_truth/test_labels.csv), the submission's
 `test_acc`/`test_f1`: a private-leaderboard score.
 """
@@ -43,6 +44,16 @@ def evolution(blend: dict, stack: dict, override: dict | None) -> dict:
     return steps
 
 
+def submitted_step(steps: dict, source: str) -> str:
+    """The evolution step whose predictions `submit.source` submits: the blend directory holds
+    the calibrated blend when there is one, the override's the stack when it is off."""
+    if source == "blend":
+        return "bias" if "bias" in steps else "blend"
+    if source == "override" and "override" not in steps:
+        return "stack"
+    return source
+
+
 def write_submission(sample: pd.DataFrame, id_col: str, label_col: str, labels: list[str]) -> None:
     """Write the submission in the sample's order and header, then read it back and compare."""
     submission = pd.DataFrame({id_col: sample[id_col].to_numpy(), label_col: labels})[list(sample.columns)]
@@ -72,7 +83,7 @@ def run(params: Params) -> None:
             f"{sample_path}: expected the columns {data.id_col},{data.label_col}; has {list(sample.columns)}"
         )
 
-    source = paths.OVERRIDE_DIR if params.override.enabled else paths.STACK_DIR
+    source = paths.SUBMITTABLE_DIRS[params.submit.source]
     final = read_stage_predictions(source, "test", sample[data.id_col].tolist(), classes)
     labels = [classes[k] for k in final.probs.argmax(axis=1)]
     write_submission(sample, data.id_col, data.label_col, labels)
@@ -81,8 +92,8 @@ def run(params: Params) -> None:
     stack = json.loads(paths.metrics_file("stack").read_text())
     override = json.loads(paths.metrics_file("override").read_text()) if params.override.enabled else None
     steps = evolution(blend, stack, override)
-    last = list(steps.values())[-1]
-    metrics: dict = {**last, "oof_coverage": stack["oof_coverage"]}
+    submitted = steps[submitted_step(steps, params.submit.source)]
+    metrics: dict = {**submitted, "oof_coverage": stack["oof_coverage"]}
     if Path(data.dir).resolve() == paths.SAMPLE_DIR.resolve() and paths.SAMPLE_TEST_LABELS.is_file():
         metrics.update(leaderboard_scores(final.ids, labels))
     metrics.update(steps)
