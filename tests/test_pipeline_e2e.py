@@ -54,6 +54,8 @@ def test_param_change_reruns_only_dependent_stages(repo):
 
     chosen = dvc(root, "exp", "run", "-S", "submit.source=blend")  # dvc.yaml's deps follow the param
     assert ran_stages(chosen.stdout) == {"submit", "audit", "report"}
+    based = ran_stages(dvc(root, "exp", "run", "-S", "override.base=blend").stdout)
+    assert "override" in based and not based & {"blend", "stack"} and not any("@" in s for s in based)
 
 
 def test_augmentation_ab_shows_in_metrics_diff(repo):

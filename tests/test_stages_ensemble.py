@@ -202,6 +202,21 @@ def test_submit_source_picks_the_submitted_and_audited_step(project, source, ste
     assert submitted == labels(directory) != labels(paths.OVERRIDE_DIR)
 
 
+def test_override_corrects_the_blend_when_it_is_the_base(project):
+    run_chain(params_for({"override": {"base": "blend"}}))
+    calibrated_blend = read_json(paths.metrics_file("blend"))["bias"]
+    assert calibrated_blend["oof_acc"] != read_json(paths.metrics_file("stack"))["oof_acc"]  # the bases differ
+    assert read_json(paths.metrics_file("override"))["before"]["oof_acc"] == calibrated_blend["oof_acc"]
+
+    params = params_for({"override": {"base": "blend", "enabled": False}})
+    override.run(params)
+    submit.run(params)
+    assert read_json(paths.FINAL_METRICS)["oof_acc"] == calibrated_blend["oof_acc"]
+    blend_test = pd.read_parquet(paths.prediction_table(paths.BLEND_DIR, "test")).set_index("image_id")
+    labels = blend_test.loc[project["sample_order"], [f"prob_{c}" for c in CLASSES]].to_numpy().argmax(axis=1)
+    assert pd.read_csv(paths.SUBMISSION)["label"].tolist() == [CLASSES[k] for k in labels]
+
+
 def test_missing_model_predictions_are_named(project):
     paths.prediction_table(paths.infer_dir("effnet", 1), "oof").unlink()
     with pytest.raises(GrocerError, match=r"infer@effnet-1") as error:

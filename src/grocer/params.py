@@ -161,12 +161,13 @@ class StackParams(Section):
 
 class OverrideParams(Section):
     enabled: bool
+    base: Literal["stack", "blend"] = Field(description="the predictions the pair experts correct")
 
 
 class SubmitParams(Section):
     source: Literal["blend", "stack", "override"] = Field(
         description="the step whose predictions are submitted, audited and reported; "
-                    "override with override.enabled false is the stack passed through")
+                    "override with override.enabled false is override.base passed through")
 
 
 class AuditParams(Section):

@@ -38,7 +38,7 @@ MODEL_PREDICTIONS_DIR = PREDICTIONS_DIR / "models"
 BLEND_DIR = PREDICTIONS_DIR / "blend"
 STACK_DIR = PREDICTIONS_DIR / "stack"
 OVERRIDE_DIR = PREDICTIONS_DIR / "override"
-SUBMITTABLE_DIRS = {"blend": BLEND_DIR, "stack": STACK_DIR, "override": OVERRIDE_DIR}  # by submit.source
+ENSEMBLE_DIRS = {"blend": BLEND_DIR, "stack": STACK_DIR, "override": OVERRIDE_DIR}  # override.base, submit.source
 BLEND_WEIGHTS = BLEND_DIR / "weights.json"
 SUBMISSION = Path("data/submission/submission.csv")
 

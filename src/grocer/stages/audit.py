@@ -64,7 +64,7 @@ def confusion_frame(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> pd.D
 def run(params: Params) -> None:
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
-    final = read_stage_predictions(paths.SUBMITTABLE_DIRS[params.submit.source], "oof", rows.ids, classes)
+    final = read_stage_predictions(paths.ENSEMBLE_DIRS[params.submit.source], "oof", rows.ids, classes)
     pred = final.probs.argmax(axis=1)
 
     numbers, table = audit(rows.y, pred, rows.groups, len(classes), params.audit)

@@ -1,10 +1,11 @@
-"""Stage `override`: gated pair-expert override on top of the stack's predictions.
+"""Stage `override`: gated pair-expert override on top of the stack's or the blend's predictions.
 
 For every pair of `pairs.list` (when `override.enabled`), the margin gate and the
 expert's decision threshold are tuned on OOF rows (grocer.ensemble.override). The OOF
 numbers are honest: rows of evaluation fold k are overridden with settings tuned on the
 other folds' rows; the test rows get the settings tuned on every OOF row (reported per
-pair). Disabled, the stack's predictions pass through unchanged.
+pair). The base is `override.base` (the stack by default; the blend is the bias-calibrated
+one when `blend.calibrate_bias`). Disabled, the base's predictions pass through unchanged.
 
 Writes data/predictions/override/{oof,test}.parquet and metrics/override.json: OOF
 scores before/after, changed predictions, and per pair its settings, the changes and the
@@ -33,8 +34,9 @@ def _rows(experts: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.nda
 def run(params: Params) -> None:
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
-    before = read_stage_predictions(paths.STACK_DIR, "oof", rows.ids, classes).probs.astype(np.float64)
-    test = read_predictions(paths.prediction_table(paths.STACK_DIR, "test"), classes)
+    base = paths.ENSEMBLE_DIRS[params.override.base]
+    before = read_stage_predictions(base, "oof", rows.ids, classes).probs.astype(np.float64)
+    test = read_predictions(paths.prediction_table(base, "test"), classes)
     test_before = test.probs.astype(np.float64)
     pairs = pair_classes(params.pairs.list, classes) if params.override.enabled else {}
     expert_oof, expert_test = load_pair_experts(list(pairs), params.run.folds, rows, test.ids)

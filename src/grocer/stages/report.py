@@ -152,7 +152,7 @@ def evolution_png(evolution: pd.DataFrame) -> bytes:
 def run(params: Params) -> None:
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
-    submitted = read_stage_predictions(paths.SUBMITTABLE_DIRS[params.submit.source], "oof", rows.ids, classes)
+    submitted = read_stage_predictions(paths.ENSEMBLE_DIRS[params.submit.source], "oof", rows.ids, classes)
     pred = submitted.probs.argmax(axis=1)
     final = json.loads(paths.FINAL_METRICS.read_text())
     blend = json.loads(paths.metrics_file("blend").read_text())

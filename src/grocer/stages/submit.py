@@ -1,7 +1,7 @@
 """Stage `submit`: the submission file and the stage-by-stage evolution table.
 
 The submitted prediction is the test prediction of the step `submit.source` names:
-`override` (default; the stack passed through when `override.enabled` is false), `stack`,
+`override` (default; its base passed through when `override.enabled` is false), `stack`,
 or `blend` (bias-calibrated when `blend.calibrate_bias`). The file has the ids of
 `<data.dir>/sample_submission.csv` in its order and its header, one class name per id,
 and is read back and compared before the stage succeeds.
@@ -44,13 +44,13 @@ def evolution(blend: dict, stack: dict, override: dict | None) -> dict:
     return steps
 
 
-def submitted_step(steps: dict, source: str) -> str:
+def submitted_step(steps: dict, source: str, override_base: str) -> str:
     """The evolution step whose predictions `submit.source` submits: the blend directory holds
-    the calibrated blend when there is one, the override's the stack when it is off."""
+    the calibrated blend when there is one, the override's its base when it is off."""
+    if source == "override" and "override" not in steps:
+        source = override_base
     if source == "blend":
         return "bias" if "bias" in steps else "blend"
-    if source == "override" and "override" not in steps:
-        return "stack"
     return source
 
 
@@ -83,7 +83,7 @@ def run(params: Params) -> None:
             f"{sample_path}: expected the columns {data.id_col},{data.label_col}; has {list(sample.columns)}"
         )
 
-    source = paths.SUBMITTABLE_DIRS[params.submit.source]
+    source = paths.ENSEMBLE_DIRS[params.submit.source]
     final = read_stage_predictions(source, "test", sample[data.id_col].tolist(), classes)
     labels = [classes[k] for k in final.probs.argmax(axis=1)]
     write_submission(sample, data.id_col, data.label_col, labels)
@@ -92,7 +92,7 @@ def run(params: Params) -> None:
     stack = json.loads(paths.metrics_file("stack").read_text())
     override = json.loads(paths.metrics_file("override").read_text()) if params.override.enabled else None
     steps = evolution(blend, stack, override)
-    submitted = steps[submitted_step(steps, params.submit.source)]
+    submitted = steps[submitted_step(steps, params.submit.source, params.override.base)]
     metrics: dict = {**submitted, "oof_coverage": stack["oof_coverage"]}
     if Path(data.dir).resolve() == paths.SAMPLE_DIR.resolve() and paths.SAMPLE_TEST_LABELS.is_file():
         metrics.update(leaderboard_scores(final.ids, labels))
