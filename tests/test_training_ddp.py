@@ -3,8 +3,10 @@ processes (gloo); rank 0 writes a valid item, and the run is the one-process run
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ from grocer import paths
 from grocer.errors import GrocerError
 from grocer.predictions import read_predictions
 from grocer.training import checkpoint, distributed
+from grocer.stages import train
 from grocer.training.models import create_model
 from training_project import one_thread, tiny_params, write_training_inputs  # noqa: F401
 
@@ -82,6 +85,61 @@ def test_ddp_run_is_the_one_process_run(runs):
     history_one = pd.read_csv(single / paths.train_curves_dir("vit", 0) / "train/loss.tsv", sep="\t")
     history_two = pd.read_csv(ddp / paths.train_curves_dir("vit", 0) / "train/loss.tsv", sep="\t")
     assert np.allclose(history_one["loss"], history_two["loss"], rtol=1e-4)  # losses summed over both processes
+
+
+def processes_in(directory) -> list[int]:
+    """Pids of the live processes whose working directory is `directory` (Linux /proc)."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        try:
+            if entry.name.isdigit() and os.readlink(f"/proc/{entry.name}/cwd") == str(directory):
+                pids.append(int(entry.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers' tie to their parent is Linux's prctl")
+def test_killed_ddp_run_leaves_no_worker_and_resumes_to_the_uninterrupted_result(tmp_path):
+    """SIGKILL only the process DVC started, after an epoch: torchrun's agent and both workers
+    die with it (they run in sessions of their own), nothing is written; the rerun resumes
+    from rank 0's state and ends like an uninterrupted run."""
+    params = tiny_params(**{**DETERMINISTIC, "train": {**DETERMINISTIC["train"], "epochs": 10,
+                                                       "distributed": "ddp", "nproc": 2}})
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    for root in (killed, clean):
+        write_training_inputs(root, per_class=[16, 10, 6])
+        (root / "params.yaml").write_text(yaml.safe_dump(params.model_dump(), sort_keys=False))
+    state = killed / paths.train_scratch("vit", 0) / train.STATE_FILE
+    process = subprocess.Popen([sys.executable, "-m", "grocer.cli", "train", "--model", "vit", "--fold", "0"],
+                               cwd=killed, env={**os.environ, "CI": "1"}, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    _, stderr = process.communicate()
+    assert process.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
+    deadline = time.monotonic() + 60
+    while (survivors := processes_in(killed)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not survivors
+    assert not (killed / paths.train_item_dir("vit", 0)).exists()
+    assert not (killed / paths.train_metrics("vit", 0)).exists()
+
+    # mark the killed run's history: a resumed run carries it into its curves, a restarted one would not
+    saved = torch.load(state, weights_only=True)
+    assert 1 <= saved["epoch"] < 10
+    saved["history"][0]["lr"] = -1.0
+    checkpoint.save_state(state, saved)
+    train_item(killed, params)
+    train_item(clean, params)
+
+    curves = pd.read_csv(killed / paths.train_curves_dir("vit", 0) / "lr.tsv", sep="\t")
+    assert curves["lr"].iloc[0] == -1.0 and len(curves) == 10
+    for weights in ("best.pt", "swa.pt"):
+        a = checkpoint.load_weights(killed / paths.train_item_dir("vit", 0) / weights)
+        b = checkpoint.load_weights(clean / paths.train_item_dir("vit", 0) / weights)
+        assert all(torch.equal(a[k], b[k]) for k in a), weights
 
 
 def test_ddp_pair_expert(tmp_path):

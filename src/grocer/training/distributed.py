@@ -10,12 +10,20 @@ of every batch, and only rank 0 evaluates, keeps the resume state and writes out
 and worker r's batch b holds positions r, r + nproc, ... of the single-process batch b,
 so the optimizer steps, the learning-rate schedule and the images of every step are
 those of a one-process run (see grocer.training.loop.EpochItems).
+
+torchrun starts each worker in a session of its own, so signals to the stage's process
+group do not reach them. On Linux every process of the chain (the grocer process DVC
+started -> torchrun's agent -> the workers) is SIGKILLed when its parent dies: a killed
+stage (kill -9, the OOM killer) leaves no worker that trains on, holds a GPU and writes
+the item after DVC gave up on it.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -42,6 +50,22 @@ class World:
 
 
 SINGLE = World(rank=0, size=1)
+PARENT_PID = "GROCER_PARENT_PID"  # the pid a process of the launch chain must die with
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process when its parent dies (elsewhere: nothing).
+
+    The parent may already be gone when this runs; PARENT_PID, set by the parent, tells.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    expected = os.environ.get(PARENT_PID)
+    if expected is not None and os.getppid() != int(expected):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _torchrun_world_size() -> int | None:
@@ -62,9 +86,10 @@ def launch(argv: list[str], train: TrainParams) -> None:
     """
     _ddp_device_type(train)  # no device for the workers: say so once, before starting them
     threads = train.threads or max(1, (os.cpu_count() or 1) // train.nproc)  # 0: share the cores
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={train.nproc}",
+    command = [sys.executable, "-m", "grocer.training.torchrun", "--standalone", f"--nproc-per-node={train.nproc}",
                "-m", "grocer.cli", *argv]
-    code = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": str(threads)}).returncode
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), PARENT_PID: str(os.getpid())}
+    code = subprocess.run(command, env=env).returncode
     if code != 0:
         raise GrocerError(f"train.distributed: ddp: torchrun with {train.nproc} processes exited with code {code} "
                           "(the failing worker's error is above)")
@@ -94,6 +119,7 @@ def join(train: TrainParams) -> tuple[World, torch.device]:
     if train.distributed != "ddp":
         raise GrocerError(f"started by torchrun ({world_size} processes) but train.distributed is "
                           f"{train.distributed!r}: every process would train the whole item; set it to ddp")
+    die_with_parent()
     if _ddp_device_type(train) == "cuda":
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
