@@ -52,8 +52,12 @@ def test_param_change_reruns_only_dependent_stages(repo):
     assert "stack" in ran and "submit" in ran
     assert not any(s.startswith(("train@", "infer@", "pair@")) for s in ran) and "blend" not in ran
 
-    chosen = dvc(root, "exp", "run", "-S", "submit.source=blend")  # dvc.yaml's deps follow the param
+    chosen = dvc(root, "exp", "run", "-S", "submit.source=blend")
     assert ran_stages(chosen.stdout) == {"submit", "audit", "report"}
+    params = (root / "params.yaml").read_text()
+    bad = dvc(root, "exp", "run", "-S", "submit.source=best", check=False)
+    assert bad.returncode != 0 and "submit.source: 'best' is not allowed" in bad.stdout + bad.stderr
+    (root / "params.yaml").write_text(params)
     based = ran_stages(dvc(root, "exp", "run", "-S", "override.base=blend").stdout)
     assert "override" in based and not based & {"blend", "stack"} and not any("@" in s for s in based)
 
