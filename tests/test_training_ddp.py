@@ -3,7 +3,6 @@ processes (gloo); rank 0 writes a valid item, and the run is the one-process run
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,9 +17,8 @@ from grocer import paths
 from grocer.errors import GrocerError
 from grocer.predictions import read_predictions
 from grocer.training import checkpoint, distributed
-from grocer.stages import train
 from grocer.training.models import create_model
-from training_project import one_thread, tiny_params, write_training_inputs  # noqa: F401
+from training_project import kill_after_an_epoch, one_thread, tiny_params, write_training_inputs  # noqa: F401
 
 # No randomness that differs between one and two processes: no dropout or drop-path, no mixing,
 # a LayerNorm model (BatchNorm statistics are per process), an unweighted loss (a weighted mean
@@ -110,15 +108,7 @@ def test_killed_ddp_run_leaves_no_worker_and_resumes_to_the_uninterrupted_result
     for root in (killed, clean):
         write_training_inputs(root, per_class=[16, 10, 6])
         (root / "params.yaml").write_text(yaml.safe_dump(params.model_dump(), sort_keys=False))
-    state = killed / paths.train_scratch("vit", 0) / train.STATE_FILE
-    process = subprocess.Popen([sys.executable, "-m", "grocer.cli", "train", "--model", "vit", "--fold", "0"],
-                               cwd=killed, env={**os.environ, "CI": "1"}, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    _, stderr = process.communicate()
-    assert process.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
+    state = kill_after_an_epoch(killed, "vit", {**os.environ, "CI": "1"})
     deadline = time.monotonic() + 60
     while (survivors := processes_in(killed)) and time.monotonic() < deadline:
         time.sleep(0.05)

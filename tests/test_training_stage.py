@@ -2,10 +2,7 @@
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -22,7 +19,7 @@ from grocer.training import checkpoint
 from grocer.training.augment import build_eval_transforms
 from grocer.training.data import Split, predict
 from grocer.training.device import Precision
-from training_project import one_thread, tiny_params, write_training_inputs  # noqa: F401
+from training_project import kill_after_an_epoch, one_thread, tiny_params, write_training_inputs  # noqa: F401
 
 CLASSES = ["class0", "class1", "class2"]
 
@@ -132,16 +129,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
         (tmp_path / name / "params.yaml").write_text(yaml.safe_dump(params.model_dump(), sort_keys=False))
 
     killed = tmp_path / "killed"
-    state = killed / paths.train_scratch("convnext", 0) / train.STATE_FILE
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "grocer.cli", "train", "--model", "convnext", "--fold", "0"],
-                               cwd=killed, env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    _, stderr = process.communicate()
-    assert process.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
+    state = kill_after_an_epoch(killed, "convnext", {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"})
     assert not (killed / paths.train_item_dir("convnext", 0)).exists()  # no half-written item
     assert not (killed / paths.train_metrics("convnext", 0)).exists()
 

@@ -7,6 +7,10 @@ the class, on a noisy background), learnable in a few epochs by a tiny model.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,7 @@ from conftest import deep_update, make_params
 from grocer import paths
 from grocer.imagecache import save_cache
 from grocer.params import Params
+from grocer.stages import train
 
 FINGERPRINT = "f" * 64
 
@@ -99,3 +104,18 @@ def tiny_params(train: dict | None = None, **sections: dict) -> Params:
         "pairs": {"list": ["class0-class1"], "model": "effnet", "epochs": 2},
     }
     return make_params(deep_update(tiny, sections))
+
+
+def kill_after_an_epoch(root: Path, model: str, env: dict) -> Path:
+    """Start `grocer train --model <model> --fold 0` in `root`, SIGKILL it once its resume state
+    exists (an epoch is done), and return the state file's path."""
+    state = root / paths.train_scratch(model, 0) / train.STATE_FILE
+    process = subprocess.Popen([sys.executable, "-m", "grocer.cli", "train", "--model", model, "--fold", "0"],
+                               cwd=root, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    _, stderr = process.communicate()
+    assert process.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
+    return state
