@@ -22,6 +22,8 @@ setup: $(INSTALLED)
 run: $(INSTALLED)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 	@echo
+	@$(BIN)/grocer summary
+	@echo
 	@echo "Submission:   data/submission/submission.csv"
 	@echo "Metrics:      metrics/ (all of them: .venv/bin/dvc metrics show)"
 	@echo "Plots:        .venv/bin/dvc plots show  (writes dvc_plots/index.html)"

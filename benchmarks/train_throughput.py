@@ -92,7 +92,7 @@ def project_loop(model, params, name: str, images, labels, epochs: int, state_fi
     cfg = FitConfig.from_params(params.train, epochs)  # SWA only if train.swa_start < epochs
     train = Split(images, np.arange(len(labels)), labels)
     val = Split(images, np.arange(min(64, len(labels))), labels[:64])
-    transforms = (build_train_transforms(params.aug.profile, size), build_eval_transforms(size))
+    transforms = (build_train_transforms(params.aug, size), build_eval_transforms(size))
     result = fit(model, objective, train, val, transforms, cfg, prep, state_file, "bench", "bench")
     timed = result.history[1:]
     return sum(r["train_images"] for r in timed), sum(r["train_seconds"] for r in timed)

@@ -52,7 +52,7 @@ def fold_ids(fold):
 
 
 def test_infer_writes_tta_predictions_for_oof_rows_and_test(project):
-    infer.run(tiny_params(tta={"mode": "flip"}), "convnext", 0)
+    infer.run(tiny_params(tta={"mode": "flip"}, run={"folds": [0]}), "convnext")
     out = paths.infer_dir("convnext", 0)
     assert sorted(p.name for p in out.iterdir()) == ["meta.json", "oof.parquet", "test.parquet"]
     meta = json.loads(paths.infer_meta("convnext", 0).read_text())
@@ -73,7 +73,7 @@ def test_infer_writes_tta_predictions_for_oof_rows_and_test(project):
     assert np.allclose(test.logits, expected.numpy(), atol=1e-5)
 
     # without TTA the OOF logits are the train item's own OOF logits
-    infer.run(tiny_params(tta={"mode": "none"}), "convnext", 0)
+    infer.run(tiny_params(tta={"mode": "none"}, run={"folds": [0]}), "convnext")
     plain = read_predictions(paths.infer_dir("convnext", 0) / "oof.parquet", CLASSES)
     own = read_predictions(paths.train_item_dir("convnext", 0) / "oof.parquet", CLASSES)
     assert np.allclose(plain.logits, own.logits, atol=1e-5)
@@ -83,19 +83,20 @@ def test_infer_writes_tta_predictions_for_oof_rows_and_test(project):
 def test_infer_refuses_another_test_set(project):
     paths.TEST_FINGERPRINT.write_text(json.dumps({"n_images": 6, "sha256": "0" * 64}))
     with pytest.raises(GrocerError, match="different test set"):
-        infer.run(tiny_params(), "convnext", 0)
+        infer.run(tiny_params(run={"folds": [0]}), "convnext")
     assert not paths.infer_dir("convnext", 0).exists()
 
 
 def test_infer_refuses_a_stale_or_missing_item(project):
     with pytest.raises(GrocerError, match="has the item's train stage run"):
-        infer.run(tiny_params(), "convnext", 1)
+        infer.run(tiny_params(), "convnext")  # run.folds [0, 1]: fold 1 was never trained
+    assert not paths.model_predictions_dir("convnext").exists()  # fold 0's predictions are not written alone
     paths.CLASSES.write_text(json.dumps({"classes": ["class0", "class1", "class2", "class3"]}))
     with pytest.raises(GrocerError, match="trained on classes"):
-        infer.run(tiny_params(), "convnext", 0)
+        infer.run(tiny_params(run={"folds": [0]}), "convnext")
     paths.CLASSES.write_text(json.dumps({"classes": CLASSES}))
     folds = pd.read_csv(paths.FOLDS)
     folds["fold"] = 1 - folds["fold"]
     folds.to_csv(paths.FOLDS, index=False)
     with pytest.raises(GrocerError, match="validated on other rows"):
-        infer.run(tiny_params(), "convnext", 0)
+        infer.run(tiny_params(run={"folds": [0]}), "convnext")

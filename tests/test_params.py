@@ -23,7 +23,7 @@ def test_repo_params_yaml_is_valid():
         ({"pairs": {"list": ["mandarin_orange"]}}, "pair 'mandarin_orange' must be two different class names"),
         ({"run": {"models": ["nope"]}}, "model 'nope' is not in zoo"),
         ({"run": {"folds": [0, 7]}}, "run.folds must be distinct values in 0..4"),
-        ({"zoo": {"convnext": {"img_size": 512}}}, "cache.img_size (72) is smaller than a model's img_size (512)"),
+        ({"zoo": {"resnet": {"img_size": 512}}}, "cache.img_size (72) is smaller than a model's img_size (512)"),
         ({"surprise": {"a": 1}}, "surprise: unknown key"),
         ({"train": {"nproc": 2}}, "nproc (2) needs distributed: ddp"),
         ({"train": {"distributed": "ddp", "nproc": 3}}, "batch_size (64) must be a multiple of nproc (3)"),

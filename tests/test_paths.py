@@ -25,6 +25,7 @@ def module_paths() -> set[str]:
         function = getattr(paths, name)
         first = "pair" if name.startswith("pair") else "model"
         known.add(str(function(item[first], item["fold"])))
+    known.add(str(paths.model_predictions_dir(item["model"])))
     known |= {str(paths.clean_variant(v)) for v in ("strict", "aggressive")}
     known |= {str(paths.metrics_file(stage)) for stage in dvc_stage_names()}
     return known

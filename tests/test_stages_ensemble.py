@@ -14,10 +14,12 @@ from conftest import deep_update, default_params_dict, make_params
 from grocer import atomic, cli, paths
 from grocer.errors import GrocerError
 from grocer.predictions import softmax, write_predictions
+from grocer.ensemble.stack import build_features, create_meta_model
+from grocer.ensemble_inputs import load_model_matrix, load_oof_rows, load_pair_experts
 from grocer.stages import audit, blend, override, stack, submit
 
 CLASSES = ["c0", "c1", "c2", "c3"]
-MODELS = ["convnext", "effnet"]
+MODELS = ["resnet", "regnet"]
 N_TRAIN, N_TEST, N_FOLDS = 150, 40, 3
 SHA = "f" * 64
 
@@ -118,16 +120,16 @@ def test_full_chain_writes_submission_and_evolution(project):
 
     blend_metrics = read_json(paths.metrics_file("blend"))
     assert blend_metrics["oof_coverage"] == 1.0
-    assert {"best_single", "equal", "fitted", "bias", "model_convnext", "model_effnet"} <= set(blend_metrics)
+    assert {"best_single", "equal", "fitted", "bias", "model_resnet", "model_regnet"} <= set(blend_metrics)
     weights = read_json(paths.BLEND_WEIGHTS)["weights"]
     assert set(weights) == {"0", "1", "2"}
     for per_fold in weights.values():
         assert np.isclose(sum(per_fold.values()), 1.0) and min(per_fold.values()) >= 0
-        assert per_fold["effnet"] > per_fold["convnext"]  # the stronger model weighs more
+        assert per_fold["regnet"] > per_fold["resnet"]  # the stronger model weighs more
 
     stack_metrics = read_json(paths.metrics_file("stack"))
     assert stack_metrics["n_eval_folds"] == N_FOLDS and stack_metrics["n_groups"] == 10
-    assert 0.5 < stack_metrics["oof_acc"] <= 1 and 0 < stack_metrics["logo_acc"] <= 1
+    assert 0.5 < stack_metrics["oof_acc"] <= 1 and 0 < stack_metrics["meta"]["logo_acc"] <= 1
 
     override_metrics = read_json(paths.metrics_file("override"))
     assert override_metrics["c0-c1"]["auc"] > 0.9
@@ -151,6 +153,53 @@ def test_full_chain_writes_submission_and_evolution(project):
     assert submission["label"].tolist() == [CLASSES[k] for k in expected]
     truth = pd.read_csv(paths.SAMPLE_TEST_LABELS).set_index("image_id").loc[project["sample_order"], "label"]
     assert final["test_acc"] == pytest.approx((truth.to_numpy() == submission["label"].to_numpy()).mean())
+
+
+def stack_test_probs() -> np.ndarray:
+    test = pd.read_parquet(paths.prediction_table(paths.STACK_DIR, "test")).set_index("image_id").sort_index()
+    return test[[f"prob_{c}" for c in CLASSES]].to_numpy()
+
+
+def test_stack_is_applied_to_each_folds_models_as_it_was_fitted(project):
+    """The meta-model learnt from single-fold-model OOF features, so the test prediction is the
+    mean of its probabilities on each fold's test features, not its output on fold-averaged ones."""
+    params = params_for()
+    blend.run(params)
+    stack.run(params)
+    assert read_json(paths.metrics_file("stack"))["fallback"] == 0
+    rows = load_oof_rows(CLASSES, params.run.folds)
+    matrix = load_model_matrix(MODELS, params.run.folds, rows, CLASSES)
+    pairs = {"c0-c1": (0, 1)}
+    expert_oof, expert_test = load_pair_experts(list(pairs), params.run.folds, rows, matrix.test_ids)
+    oof_x = build_features(matrix.oof_logits, matrix.oof_probs, MODELS, pairs, expert_oof)
+    meta = create_meta_model(params.stack, oof_x.column_class, len(CLASSES)).fit(oof_x.matrix, rows.y)
+    order = np.argsort(matrix.test_ids)
+
+    def test_probs(logits, probs, experts):
+        return meta.predict_proba(build_features(logits, probs, MODELS, pairs, experts).matrix)[order]
+
+    per_fold = np.mean([test_probs(matrix.test_logits[:, j], matrix.test_probs[:, j],
+                                   {p: e[j] for p, e in expert_test.items()}) for j in range(N_FOLDS)], axis=0)
+    averaged = test_probs(matrix.test_logits.mean(axis=1), matrix.test_probs.mean(axis=1),
+                          {p: e.mean(axis=0) for p, e in expert_test.items()})
+    assert np.allclose(stack_test_probs(), per_fold, atol=1e-6)
+    assert not np.allclose(stack_test_probs(), averaged, atol=1e-3)  # the two regimes differ on these tables
+
+
+def test_a_stack_that_does_not_beat_the_blend_passes_the_blend_on(project):
+    # a ridge this strong predicts nearly the class prior: far below the blend on OOF
+    params = params_for({"stack": {"method": "classwise_ridge", "ridge_alpha": 1e7}})
+    blend.run(params)
+    stack.run(params)
+    metrics = read_json(paths.metrics_file("stack"))
+    blend_metrics = read_json(paths.metrics_file("blend"))
+    assert metrics["fallback"] == 1 and metrics["meta"]["oof_acc"] < blend_metrics["bias"]["oof_acc"]
+    assert metrics["oof_acc"] == blend_metrics["bias"]["oof_acc"]  # the stack's headline is what it passes on
+    for split in ("oof", "test"):
+        passed = pd.read_parquet(paths.prediction_table(paths.STACK_DIR, split)).set_index("image_id")
+        blended = pd.read_parquet(paths.prediction_table(paths.BLEND_DIR, split)).set_index("image_id")
+        columns = [f"prob_{c}" for c in CLASSES]
+        assert np.allclose(passed.loc[blended.index, columns].to_numpy(), blended[columns].to_numpy(), atol=1e-6)
 
 
 def test_quick_mode_works_on_the_oof_rows_available(project):
@@ -218,10 +267,10 @@ def test_override_corrects_the_blend_when_it_is_the_base(project):
 
 
 def test_missing_model_predictions_are_named(project):
-    paths.prediction_table(paths.infer_dir("effnet", 1), "oof").unlink()
-    with pytest.raises(GrocerError, match=r"infer@effnet-1") as error:
+    paths.prediction_table(paths.infer_dir("regnet", 1), "oof").unlink()
+    with pytest.raises(GrocerError, match=r"infer@regnet \(fold 1\)") as error:
         blend.run(params_for())
-    assert "infer@convnext" not in str(error.value)
+    assert "infer@resnet" not in str(error.value)
     # a model/fold left out of run.folds is not required
     blend.run(params_for({"run": {"folds": [0, 2]}}))
 
@@ -233,7 +282,7 @@ def test_missing_pair_expert_is_named(project):
 
 
 def test_mismatched_oof_ids_are_an_error(project):
-    path = paths.prediction_table(paths.infer_dir("convnext", 0), "oof")
+    path = paths.prediction_table(paths.infer_dir("resnet", 0), "oof")
     table = pd.read_parquet(path)
     table.loc[0, "image_id"] = "intruder.jpg"
     table.to_parquet(path, index=False)
@@ -245,7 +294,7 @@ def test_mismatched_oof_ids_are_an_error(project):
 
 
 def test_test_ids_must_agree_across_models(project):
-    path = paths.prediction_table(paths.infer_dir("effnet", 2), "test")
+    path = paths.prediction_table(paths.infer_dir("regnet", 2), "test")
     pd.read_parquet(path).iloc[1:].to_parquet(path, index=False)
     with pytest.raises(GrocerError, match=str(path)):
         stack.run(params_for())
@@ -259,7 +308,7 @@ def test_expert_must_score_every_fold_row(project):
 
 
 def test_a_different_test_set_is_refused(project):
-    (Path(paths.infer_meta("convnext", 1))).write_text(json.dumps({"test_fingerprint": "0" * 64}))
+    (Path(paths.infer_meta("resnet", 1))).write_text(json.dumps({"test_fingerprint": "0" * 64}))
     with pytest.raises(GrocerError, match="different test set"):
         blend.run(params_for())
 
@@ -290,10 +339,10 @@ def test_submission_is_verified_by_reading_it_back(project, monkeypatch):
 
 def test_cli_reports_one_line_for_missing_predictions(project, capsys):
     Path("params.yaml").write_text(yaml.safe_dump(deep_update(default_params_dict(), OVERRIDES)))
-    paths.prediction_table(paths.infer_dir("convnext", 0), "test").unlink()
+    paths.prediction_table(paths.infer_dir("resnet", 0), "test").unlink()
     assert cli.main(["blend"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("grocer blend: error: missing predictions of infer@convnext-0")
+    assert err.startswith("grocer blend: error: missing predictions of infer@resnet (fold 0)")
     assert len(err.splitlines()) == 1
 
 

@@ -13,9 +13,12 @@ def dvc_yaml() -> dict:
 def test_matrix_stages_call_the_cli_with_their_item():
     stages = dvc_yaml()["stages"]
     assert stages["train"]["matrix"] == {"model": "${run.models}", "fold": "${run.folds}"}
-    assert stages["infer"]["matrix"] == {"model": "${run.models}", "fold": "${run.folds}"}
+    assert stages["infer"]["matrix"] == {"model": "${run.models}"}
     assert stages["pair"]["matrix"] == {"pair": "${pairs.list}", "fold": "${run.folds}"}
-    for name, option in (("train", "model"), ("infer", "model"), ("pair", "pair")):
+    assert stages["infer"]["cmd"].split()[1:] == ["infer", "--model", "${item.model}"]
+    assert vars(cli._parser().parse_args(["infer", "--model", "x"])) == {"command": "infer", "model": "x"}
+    assert "run.folds" in stages["infer"]["params"]  # it predicts with every fold of run.folds
+    for name, option in (("train", "model"), ("pair", "pair")):
         argv = stages[name]["cmd"].split()[1:]
         assert argv == [name, f"--{option}", f"${{item.{option}}}", "--fold", "${item.fold}"]
         parsed = vars(cli._parser().parse_args([name, f"--{option}", "x", "--fold", "0"]))

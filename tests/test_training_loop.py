@@ -42,7 +42,7 @@ def run_fit(tmp_path, splits, epochs=3, arch="test_efficientnet", name="run", dr
     objective = MultiClass(N_CLASSES, None, params.train.label_smoothing)
     cfg = FitConfig.from_params(params.train, epochs)
     train, val = splits
-    transforms = (build_train_transforms("no_color", 32), build_eval_transforms(32))
+    transforms = (build_train_transforms(params.aug, 32), build_eval_transforms(32))
     result = fit(model, objective, train, val, transforms, cfg, prep, tmp_path / name / "state.pt", "key", name)
     return result, model
 

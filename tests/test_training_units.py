@@ -10,7 +10,7 @@ import torch
 
 from conftest import make_params
 from grocer.errors import GrocerError
-from grocer.params import ParamsError, ZooModel
+from grocer.params import AugParams, ParamsError, ZooModel
 from grocer.training import augment, tta
 from grocer.training.device import resolve_device
 from grocer.training.mix import MixConfig, cutmix_box, mix_batch
@@ -21,6 +21,13 @@ from grocer.training.schedule import lr_at
 
 # ---------------------------------------------------------------- augment
 
+STRONG = {"crop_scale": 0.35, "flips": "square", "degrade_prob": 0.3, "dropout_prob": 0.5}
+
+
+def aug(profile: str, **strength) -> AugParams:
+    """An aug section (unvalidated, so a bad profile reaches the builder)."""
+    return AugParams.model_construct(profile=profile, **{**STRONG, **strength})
+
 
 def walk(transform):
     """Every leaf op of a pipeline, nested OneOf/Compose included."""
@@ -30,8 +37,8 @@ def walk(transform):
 
 
 def test_no_color_profile_has_no_colour_op_and_full_has_them():
-    full = walk(augment.build_train_transforms("full", 32))
-    no_color = walk(augment.build_train_transforms("no_color", 32))
+    full = walk(augment.build_train_transforms(aug("full"), 32))
+    no_color = walk(augment.build_train_transforms(aug("no_color"), 32))
     assert {type(t) for t in full} >= set(augment.COLOR_TRANSFORMS)
     assert not [t for t in no_color if isinstance(t, augment.COLOR_TRANSFORMS)]
     # every pixel-level op left in no_color is a colour-neutral degradation
@@ -44,8 +51,8 @@ def test_no_color_profile_has_no_colour_op_and_full_has_them():
 
 def test_no_color_keeps_grey_grey_and_full_does_not():
     grey = np.repeat(np.random.default_rng(0).integers(0, 255, (40, 40, 1), dtype=np.uint8), 3, axis=2)
-    no_color = augment.build_train_transforms("no_color", 32)
-    full = augment.build_train_transforms("full", 32)
+    no_color = augment.build_train_transforms(aug("no_color"), 32)
+    full = augment.build_train_transforms(aug("full"), 32)
     augment.reseed(no_color, 0)
     augment.reseed(full, 0)
     for _ in range(40):
@@ -62,23 +69,39 @@ def test_no_color_keeps_grey_grey_and_full_does_not():
 
 def test_none_profile_is_the_deterministic_eval_pipeline():
     image = np.random.default_rng(1).integers(0, 255, (40, 40, 3), dtype=np.uint8)
-    none = augment.build_train_transforms("none", 32)
+    none = augment.build_train_transforms(aug("none"), 32)
     a, b = none(image=image)["image"], augment.build_eval_transforms(32)(image=image)["image"]
     assert a.shape == (32, 32, 3) and np.array_equal(a, b)
 
 
 def test_reseed_makes_augmentation_reproducible():
     image = np.random.default_rng(2).integers(0, 255, (40, 40, 3), dtype=np.uint8)
-    pipeline = augment.build_train_transforms("full", 32)
+    pipeline = augment.build_train_transforms(aug("full"), 32)
     augment.reseed(pipeline, 5)
     first = [pipeline(image=image)["image"] for _ in range(5)]
     augment.reseed(pipeline, 5)
     assert all(np.array_equal(x, pipeline(image=image)["image"]) for x in first)
 
 
+def test_strength_params_reach_their_ops():
+    light = walk(augment.build_train_transforms(aug("no_color", crop_scale=0.7, flips="horizontal",
+                                                    degrade_prob=0.1, dropout_prob=0.0), 32))
+    crop = next(t for t in light if isinstance(t, A.RandomResizedCrop))
+    assert tuple(crop.scale) == (0.7, 1.0)
+    assert [type(t) for t in light if isinstance(t, (A.HorizontalFlip, A.SquareSymmetry))] == [A.HorizontalFlip]
+    assert next(t for t in light if isinstance(t, A.CoarseDropout)).p == 0.0
+    degradations = next(t for t in augment.build_train_transforms(aug("no_color", degrade_prob=0.1), 32).transforms
+                        if isinstance(t, A.OneOf))
+    assert degradations.p == 0.1
+    unflipped = walk(augment.build_train_transforms(aug("no_color", flips="none"), 32))
+    assert not [t for t in unflipped if isinstance(t, (A.HorizontalFlip, A.SquareSymmetry))]
+    square = walk(augment.build_train_transforms(aug("no_color", flips="square"), 32))
+    assert [type(t) for t in square if isinstance(t, (A.HorizontalFlip, A.SquareSymmetry))] == [A.SquareSymmetry]
+
+
 def test_unknown_profile_is_an_error():
     with pytest.raises(GrocerError, match="aug.profile"):
-        augment.build_train_transforms("rainbow", 32)
+        augment.build_train_transforms(aug("rainbow"), 32)
 
 
 # ---------------------------------------------------------------- TTA
@@ -238,11 +261,11 @@ def test_unknown_arch_names_close_timm_models():
 
 def test_bad_zoo_params_are_params_errors():
     with pytest.raises(ParamsError, match="pretrained_file is set but pretrained is false"):
-        make_params({"zoo": {"convnext": {"pretrained_file": "x.pt"}}})
+        make_params({"zoo": {"resnet": {"pretrained_file": "x.pt"}}})
     with pytest.raises(ParamsError, match="swa_start"):
         make_params({"train": {"epochs": 3, "swa_start": 3}})
     with pytest.raises(ParamsError, match="reserved"):
-        make_params({"zoo": {"pairs": make_params().zoo["convnext"].model_dump()}})
+        make_params({"zoo": {"pairs": make_params().zoo["resnet"].model_dump()}})
 
 
 def test_pretrained_file_loads_through_timm(tmp_path):

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import deep_update, make_params
+from conftest import deep_update, default_params_dict
+from grocer import params as params_module
 from grocer import paths
 from grocer.imagecache import save_cache
 from grocer.params import Params
@@ -90,20 +91,25 @@ def tiny_params(train: dict | None = None, **sections: dict) -> Params:
 
     `train` overrides keys of the train section, `sections` keys of other sections (merged).
     """
+    entry = {"pretrained": False, "pretrained_file": None, "channels_last": False, "drop_rate": 0.0,
+             "drop_path_rate": 0.0, "img_size": None}
     tiny = {
         "cache": {"img_size": 40},
         "folds": {"n_splits": 2},
         "run": {"models": ["convnext"], "folds": [0, 1]},
+        # the tiny zoo replaces the repo's, named after timm's test architectures it holds
         "zoo": {
-            "convnext": {"arch": "test_convnext", "channels_last": False},
-            "effnet": {"arch": "test_efficientnet", "channels_last": False},
-            "vit": {"arch": "test_vit", "channels_last": False, "img_size": None},
+            "convnext": {**entry, "arch": "test_convnext", "drop_path_rate": 0.05},
+            "effnet": {**entry, "arch": "test_efficientnet", "drop_rate": 0.1},
+            "vit": {**entry, "arch": "test_vit", "drop_path_rate": 0.05},
         },
+        # every trick on (mixing, SWA, strong augmentation), so the tests exercise them
+        "aug": {"crop_scale": 0.35, "flips": "square", "degrade_prob": 0.3, "dropout_prob": 0.5},
         "train": {"device": "cpu", "img_size": 32, "epochs": 2, "batch_size": 8, "warmup_epochs": 1,
-                  "swa_start": 1, "mix_off_epochs": 1, "num_workers": 0, **(train or {})},
+                  "swa_start": 1, "mix_prob": 0.3, "mix_off_epochs": 1, "num_workers": 0, **(train or {})},
         "pairs": {"list": ["class0-class1"], "model": "effnet", "epochs": 2},
     }
-    return make_params(deep_update(tiny, sections))
+    return params_module.parse(deep_update(deep_update({**default_params_dict(), "zoo": {}}, tiny), sections))
 
 
 def kill_after_an_epoch(root: Path, model: str, env: dict) -> Path:

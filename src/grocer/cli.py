@@ -4,13 +4,19 @@ Every `cmd:` in dvc.yaml is a `grocer` command; each stage module has one
 `run(params, **options)`. Modules are imported only when their command runs, so
 `grocer sample` does not pay for importing torch. A GrocerError (bad params, bad
 data) becomes one line on stderr and exit code 1.
+
+With GROCER_STARTUP_LOG set to a file path, each command appends one line to it,
+`<command>\t<seconds from process start to the stage's first line of work>`
+(interpreter, imports and params, Linux only): benchmarks/vs_baseline.py sums them.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import time
 from dataclasses import dataclass, field
 
 from grocer import params as params_module
@@ -48,8 +54,8 @@ COMMANDS: dict[str, Command] = {
     "cache": Command("grocer.stages.cache", "decode and resize every image once into uint8 arrays"),
     "train": Command("grocer.stages.train", "train one zoo model on one fold (matrix item train@<model>-<fold>)",
                      (MODEL, FOLD)),
-    "infer": Command("grocer.stages.infer", "TTA predictions of one trained item on its OOF rows and the test set",
-                     (MODEL, FOLD)),
+    "infer": Command("grocer.stages.infer", "TTA predictions of every trained fold of one model (run.folds) on "
+                     "its OOF rows and the test set", (MODEL,)),
     "pair": Command("grocer.stages.pair", "train and apply one binary pair expert on one fold", (PAIR, FOLD)),
     "blend": Command("grocer.stages.blend", "OOF-fitted convex blend of the models, with class-bias calibration"),
     "stack": Command("grocer.stages.stack", "meta-learner on the models' OOF predictions, scored fold-honestly"),
@@ -57,6 +63,7 @@ COMMANDS: dict[str, Command] = {
     "submit": Command("grocer.stages.submit", "write submission.csv like sample_submission.csv and the evolution table"),
     "audit": Command("grocer.stages.audit", "private-risk audit of the final OOF: bootstrap, holdout, per group"),
     "report": Command("grocer.stages.report", "plot files for `dvc plots show` and PNGs of the confusion and evolution"),
+    "summary": Command("grocer.summary", "print the last run's evolution table (metrics/final.json)"),
     "review": Command("grocer.review.server", "local web page: class-by-class swipe review with model hints", (
         Option("--port", int, "port to listen on (0: any free port)", required=False, default=8765),
         Option("--session", str, "journal name, data/review/sessions/<name>.jsonl (default: your user name)",
@@ -82,12 +89,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_startup(name: str) -> None:
+    log = os.environ.get("GROCER_STARTUP_LOG")
+    if not log or not os.path.exists("/proc/self/stat"):
+        return
+    # field 22 of /proc/self/stat: the process's start, in clock ticks after boot
+    started = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    with open(log, "a") as out:
+        out.write(f"{name}\t{time.clock_gettime(time.CLOCK_BOOTTIME) - started:.3f}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
     name = args.pop("command")
     try:
         params = params_module.load()
         stage = importlib.import_module(COMMANDS[name].module)
+        _log_startup(name)
         stage.run(params, **args)
     except GrocerError as exc:
         print(f"grocer {name}: error: {exc}", file=sys.stderr)

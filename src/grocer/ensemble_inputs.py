@@ -92,10 +92,10 @@ def _finite(predictions: Predictions, where: Path) -> Predictions:
     return predictions
 
 
-def _missing_items(kind: str, names: list[str], folds: list[int], item_files) -> list[str]:
-    """`<kind>@<name>-<k>` of every item lacking one of its files (`item_files(name, k)`)."""
+def _missing_items(names: list[str], folds: list[int], item_files, label) -> list[str]:
+    """`label(name, k)` of every (name, fold) lacking one of its files (`item_files(name, k)`)."""
     return [
-        f"{kind}@{name}-{k}"
+        label(name, k)
         for name in names
         for k in folds
         if not all(f.is_file() for f in item_files(name, k))
@@ -123,7 +123,8 @@ def _read_infer_item(model: str, fold: int, rows: OofRows, classes: list[str], t
 
 def load_model_matrix(models: list[str], folds: list[int], rows: OofRows, classes: list[str]) -> ModelMatrix:
     missing = _missing_items(
-        "infer", models, folds, lambda m, k: [*_prediction_tables(paths.infer_dir(m, k)), paths.infer_meta(m, k)]
+        models, folds, lambda m, k: [*_prediction_tables(paths.infer_dir(m, k)), paths.infer_meta(m, k)],
+        lambda m, k: f"infer@{m} (fold {k})",
     )
     if missing:
         raise GrocerError(
@@ -195,12 +196,14 @@ def _read_expert(path: Path, ids: list[str]) -> np.ndarray:
 def load_pair_experts(
     pairs: list[str], folds: list[int], rows: OofRows, test_ids: list[str]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Pair-expert P(b | a or b): OOF (each row from its fold's expert) and test (folds averaged).
+    """Pair-expert P(b | a or b): OOF (each row from its fold's expert) and test ((n_folds, n_test):
+    one row per fold's expert, in `folds` order).
 
     An expert must score every OOF row of its fold and every test row, not only its two
     classes: which rows it covers would otherwise tell the meta-model their label.
     """
-    missing = _missing_items("pair", pairs, folds, lambda p, k: _prediction_tables(paths.pair_item_dir(p, k)))
+    missing = _missing_items(pairs, folds, lambda p, k: _prediction_tables(paths.pair_item_dir(p, k)),
+                             lambda p, k: f"pair@{p}-{k}")
     if missing:
         raise GrocerError(
             f"missing pair-expert outputs of {', '.join(missing)} (in {paths.MODELS_DIR}/pairs/<pair>/f<fold>/): "
@@ -215,7 +218,7 @@ def load_pair_experts(
             item = paths.pair_item_dir(pair, k)
             oof[pair][rows.fold == k] = _read_expert(paths.prediction_table(item, "oof"), rows.fold_ids(k))
             per_fold.append(_read_expert(paths.prediction_table(item, "test"), test_ids))
-        test[pair] = np.mean(per_fold, axis=0)
+        test[pair] = np.array(per_fold)
     return oof, test
 
 

@@ -84,6 +84,12 @@ class ZooModel(Section):
 
 class AugParams(Section):
     profile: Literal["full", "no_color", "none"]
+    crop_scale: float = Field(gt=0, le=1, description="smallest area share of the random resized crop; 1: no crop")
+    flips: Literal["square", "horizontal", "none"] = Field(
+        description="square: the 8 symmetries of the square; horizontal: left-right mirror only"
+    )
+    degrade_prob: float = Field(ge=0, le=1, description="chance of one blur/noise/JPEG degradation per image")
+    dropout_prob: float = Field(ge=0, le=1, description="chance of CoarseDropout holes per image")
 
 
 class TrainParams(Section):

@@ -89,8 +89,13 @@ def train_scratch(model: str, fold: int) -> Path:
     return SCRATCH_DIR / "train" / f"{model}-f{fold}"
 
 
+def model_predictions_dir(model: str) -> Path:
+    """The infer@<model> item's output: one infer_dir per fold."""
+    return MODEL_PREDICTIONS_DIR / model
+
+
 def infer_dir(model: str, fold: int) -> Path:
-    return MODEL_PREDICTIONS_DIR / model / f"f{fold}"
+    return model_predictions_dir(model) / f"f{fold}"
 
 
 def infer_meta(model: str, fold: int) -> Path:

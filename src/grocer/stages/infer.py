@@ -1,8 +1,8 @@
-"""Stage `infer@<model>-<fold>`: test-time-augmented predictions of one trained item.
+"""Stage `infer@<model>`: test-time-augmented predictions of every trained fold of one model.
 
-Loads the final weights of models/<model>/fold<k>/ (grocer.training.checkpoint.load_final)
-and predicts, averaging logits over the geometric views of `tta.mode`
-(grocer.training.tta), for
+For each fold k of `run.folds`, loads the final weights of models/<model>/fold<k>/
+(grocer.training.checkpoint.load_final) and predicts, averaging logits over the
+geometric views of `tta.mode` (grocer.training.tta), for
 
 * the item's OOF rows (fold k of folds.csv, the rows it never trained on), and
 * the whole test set,
@@ -10,16 +10,23 @@ and predicts, averaging logits over the geometric views of `tta.mode`
 into data/predictions/models/<model>/f<k>/{oof,test}.parquet (grocer.predictions
 format) plus meta.json carrying the test fingerprint, which the ensemble stages
 check. The image cache's test fingerprint must be ingest's.
+
+One process per model, not per (model, fold): inference takes seconds, importing
+torch and timm about four, so per-fold processes spent most of their time starting.
+All folds are replaced together, or none.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import torch
 
 from grocer import atomic, paths
 from grocer.dataset import load_classes, verify_fingerprint
 from grocer.errors import GrocerError
-from grocer.imagecache import load_cache
+from grocer.imagecache import ImageCache, load_cache
 from grocer.params import Params
 from grocer.predictions import read_predictions, softmax, write_predictions
 from grocer.training.augment import build_eval_transforms
@@ -29,13 +36,21 @@ from grocer.training.device import Precision, resolve_device, use_threads
 from grocer.training.splits import read_folds
 
 
-def run(params: Params, model: str, fold: int) -> None:
+def run(params: Params, model: str) -> None:
     classes = load_classes()
     cache = load_cache()
     verify_fingerprint(cache.test_fingerprint, paths.CACHE_DIR)
-    item_dir = paths.train_item_dir(model, fold)
     device = resolve_device(params.train.device)
     use_threads(params.train.threads)
+    with atomic.replace_dir(paths.model_predictions_dir(model)) as tmp:
+        for fold in params.run.folds:
+            infer_fold(params, model, fold, classes, cache, device, tmp / paths.infer_dir(model, fold).name)
+
+
+def infer_fold(params: Params, model: str, fold: int, classes: list[str], cache: ImageCache, device: torch.device,
+               out: Path) -> None:
+    """The TTA predictions of train item (model, fold), written into the directory `out`."""
+    item_dir = paths.train_item_dir(model, fold)
     trained = load_final(item_dir, device)
     if trained.classes != classes:
         raise GrocerError(f"{item_dir}: trained on classes {trained.classes[:4]}..., {paths.CLASSES} now has "
@@ -57,11 +72,10 @@ def run(params: Params, model: str, fold: int) -> None:
 
     oof_logits = tta(cache.train, cache.train_rows(oof_ids))
     test_logits = tta(cache.test, np.arange(len(cache.test_ids)))
-    with atomic.replace_dir(paths.infer_dir(model, fold)) as tmp:
-        write_predictions(paths.prediction_table(tmp, "oof"), oof_ids, oof_logits, softmax(oof_logits), classes)
-        write_predictions(paths.prediction_table(tmp, "test"), cache.test_ids, test_logits, softmax(test_logits),
-                          classes)
-        atomic.write_json(tmp / paths.infer_meta(model, fold).name, {
-            "test_fingerprint": cache.test_fingerprint, "tta": params.tta.mode, "model": model, "fold": fold,
-            "n_oof": len(oof_ids), "n_test": len(cache.test_ids),
-        })
+    out.mkdir(parents=True)
+    write_predictions(paths.prediction_table(out, "oof"), oof_ids, oof_logits, softmax(oof_logits), classes)
+    write_predictions(paths.prediction_table(out, "test"), cache.test_ids, test_logits, softmax(test_logits), classes)
+    atomic.write_json(out / paths.infer_meta(model, fold).name, {
+        "test_fingerprint": cache.test_fingerprint, "tta": params.tta.mode, "model": model, "fold": fold,
+        "n_oof": len(oof_ids), "n_test": len(cache.test_ids),
+    })

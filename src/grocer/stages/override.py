@@ -39,7 +39,8 @@ def run(params: Params) -> None:
     test = read_predictions(paths.prediction_table(base, "test"), classes)
     test_before = test.probs.astype(np.float64)
     pairs = pair_classes(params.pairs.list, classes) if params.override.enabled else {}
-    expert_oof, expert_test = load_pair_experts(list(pairs), params.run.folds, rows, test.ids)
+    expert_oof, expert_test_per_fold = load_pair_experts(list(pairs), params.run.folds, rows, test.ids)
+    expert_test = {pair: prob_b.mean(axis=0) for pair, prob_b in expert_test_per_fold.items()}
     y = rows.y
 
     eval_fold = evaluation_folds(rows.fold, y, rows.groups, params.folds.n_splits, params.folds.seed)

@@ -101,7 +101,7 @@ def run(params: Params, pair: str, fold: int) -> None:
     scratch = paths.pair_scratch(pair, fold)
     eval_transform = build_eval_transforms(img_size)
     result = fit(
-        net, objective, train, val, (build_train_transforms(params.aug.profile, img_size), eval_transform),
+        net, objective, train, val, (build_train_transforms(params.aug, img_size), eval_transform),
         cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{pair}-f{fold}", world=world,
     )
     if result is None:  # a ddp worker other than rank 0: rank 0 predicts and writes the outputs

@@ -29,6 +29,10 @@ from grocer.params import Params
 from grocer.training.metrics import accuracy, macro_f1
 
 
+# the chain's steps, in order; metrics/final.json holds those that ran
+STEP_NAMES = ("best_single", "blend", "bias", "stack", "override")
+
+
 def _step(scores: dict) -> dict:
     return {"oof_acc": scores["oof_acc"], "oof_f1": scores["oof_f1"]}
 

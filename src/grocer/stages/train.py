@@ -136,7 +136,7 @@ def run(params: Params, model: str, fold: int) -> None:
     scratch = paths.train_scratch(model, fold)
     result = fit(
         net, objective, train, val,
-        (build_train_transforms(params.aug.profile, img_size), build_eval_transforms(img_size)),
+        (build_train_transforms(params.aug, img_size), build_eval_transforms(img_size)),
         cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{model}-f{fold}", world=world,
     )
     if result is None:  # a ddp worker other than rank 0: rank 0 writes the outputs

@@ -1,13 +1,19 @@
 """Augmentation profiles (albumentations) for uint8 RGB images from the image cache.
 
-`aug.profile` picks the training pipeline:
+`aug.profile` picks which families of ops the training pipeline holds:
 
-* ``full``: geometry (random resized crop, the 8 square symmetries) + colour
-  (ColorJitter / HueSaturationValue / RandomBrightnessContrast) + degradations
-  (blur, luminance noise, JPEG) + CoarseDropout;
+* ``full``: geometry + colour (ColorJitter / HueSaturationValue /
+  RandomBrightnessContrast) + degradations (blur, luminance noise, JPEG) + CoarseDropout;
 * ``no_color``: the same minus every colour op (for data where colour is the label:
   a red apple must stay red);
-* ``none``: the evaluation pipeline, no randomness.
+* ``none``: the evaluation pipeline, no randomness (the strength keys below are unused).
+
+The strength of each family is a param, so an A/B can tune it: `aug.crop_scale` (the
+smallest area share a RandomResizedCrop keeps; 1 keeps the whole image), `aug.flips`
+(the 8 square symmetries, the horizontal mirror, or none), `aug.degrade_prob` and
+`aug.dropout_prob` (per-image chances). A fine-tuning recipe for pretrained models at
+224 px wants strong settings; small models trained from scratch for a few epochs learn
+faster with light ones (measured in the README).
 
 Pipelines take and return HWC uint8 arrays; conversion to float and normalisation
 with the model's mean/std happen once per batch on the device
@@ -23,6 +29,7 @@ import albumentations as A
 import numpy as np
 
 from grocer.errors import GrocerError
+from grocer.params import AugParams
 
 PROFILES = ("full", "no_color", "none")
 
@@ -33,11 +40,10 @@ COLOR_TRANSFORMS = (A.ColorJitter, A.HueSaturationValue, A.RandomBrightnessContr
 EVAL_CROP_FRACTION = 0.9
 
 
-def _geometry(img_size: int) -> list[A.BasicTransform]:
-    return [
-        A.RandomResizedCrop(size=(img_size, img_size), scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3)),
-        A.SquareSymmetry(p=1.0),
-    ]
+def _geometry(aug: AugParams, img_size: int) -> list[A.BasicTransform]:
+    crop = A.RandomResizedCrop(size=(img_size, img_size), scale=(aug.crop_scale, 1.0), ratio=(3 / 4, 4 / 3))
+    flips = {"square": [A.SquareSymmetry(p=1.0)], "horizontal": [A.HorizontalFlip(p=0.5)], "none": []}
+    return [crop, *flips[aug.flips]]
 
 
 def _colour() -> list[A.BasicTransform]:
@@ -53,7 +59,7 @@ def _colour() -> list[A.BasicTransform]:
     ]
 
 
-def _degradations() -> list[A.BasicTransform]:
+def _degradations(aug: AugParams) -> list[A.BasicTransform]:
     # Luminance-only noise (per_channel=False): grey stays grey, so these are colour-neutral.
     return [
         A.OneOf(
@@ -63,22 +69,22 @@ def _degradations() -> list[A.BasicTransform]:
                 A.GaussNoise(std_range=(0.02, 0.08), per_channel=False),
                 A.ImageCompression(quality_range=(40, 90)),
             ],
-            p=0.3,
+            p=aug.degrade_prob,
         ),
         A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.1, 0.25), hole_width_range=(0.1, 0.25), fill=0,
-                        p=0.5),
+                        p=aug.dropout_prob),
     ]
 
 
-def build_train_transforms(profile: str, img_size: int) -> A.Compose:
-    """The training pipeline of `profile` (see the module docstring), output img_size square."""
-    if profile == "full":
-        return A.Compose([*_geometry(img_size), *_colour(), *_degradations()])
-    if profile == "no_color":
-        return A.Compose([*_geometry(img_size), *_degradations()])
-    if profile == "none":
+def build_train_transforms(aug: AugParams, img_size: int) -> A.Compose:
+    """The training pipeline of `aug` (see the module docstring), output img_size square."""
+    if aug.profile == "full":
+        return A.Compose([*_geometry(aug, img_size), *_colour(), *_degradations(aug)])
+    if aug.profile == "no_color":
+        return A.Compose([*_geometry(aug, img_size), *_degradations(aug)])
+    if aug.profile == "none":
         return build_eval_transforms(img_size)
-    raise GrocerError(f"aug.profile: unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    raise GrocerError(f"aug.profile: unknown profile {aug.profile!r} (known: {', '.join(PROFILES)})")
 
 
 def build_eval_transforms(img_size: int) -> A.Compose:
