@@ -34,8 +34,8 @@ from grocer.ensemble.metrics import confusion
 from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
 from grocer.errors import GrocerError
 from grocer.params import Params
+from grocer.stages.submit import STEP_NAMES
 
-CHAIN = ("best_single", "blend", "bias", "stack", "override")  # the order of `submit`'s steps in final.json
 MODEL_PREFIX = "model_"  # metrics/blend.json: one section per single model
 ANNOTATE_MAX_CLASSES = 30  # beyond this the counts in the confusion PNG's cells are unreadable
 
@@ -54,9 +54,9 @@ def evolution_frame(final: dict, blend: dict) -> pd.DataFrame:
         for name, s in blend.items()
         if name.startswith(MODEL_PREFIX)
     ]
-    steps = [name for name in CHAIN if name in final]
+    steps = [name for name in STEP_NAMES if name in final]
     if not steps:
-        raise GrocerError(f"{paths.FINAL_METRICS}: none of the steps {', '.join(CHAIN)} (written by an older submit?)")
+        raise GrocerError(f"{paths.FINAL_METRICS}: none of the steps {', '.join(STEP_NAMES)} (written by an older submit?)")
     rows += [
         {"step": f"{i} {name}", "kind": "chain", "acc": final[name]["oof_acc"], "f1": final[name]["oof_f1"]}
         for i, name in enumerate(steps, start=1)
