@@ -100,6 +100,11 @@ def _log_startup(name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Idle OpenMP threads sleep instead of spinning: with another process on the cores (a
+    # second experiment, a DataLoader worker, anything) torch's spinning threads stalled
+    # training 4-6x on 2 cores (README: "Measured"). Read once when torch loads its OpenMP
+    # runtime, so it is set before any stage module is imported; the user's setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = vars(_parser().parse_args(argv))
     name = args.pop("command")
     try:
