@@ -28,12 +28,12 @@ BLEND = {
     "oof_coverage": 1.0, "n_oof": 60,
     "best_single": {"oof_acc": 0.70, "oof_f1": 0.68, "oof_logloss": 0.9},
     "fitted": {"oof_acc": 0.76, "oof_f1": 0.75, "oof_logloss": 0.7},
-    "model_resnet": {"oof_acc": 0.70, "oof_f1": 0.68, "oof_logloss": 0.9, "weight": 0.6},
-    "model_regnet": {"oof_acc": 0.65, "oof_f1": 0.61, "oof_logloss": 1.1, "weight": 0.4},
+    "model_regnet": {"oof_acc": 0.70, "oof_f1": 0.68, "oof_logloss": 0.9, "weight": 0.6},
+    "model_resnet": {"oof_acc": 0.65, "oof_f1": 0.61, "oof_logloss": 1.1, "weight": 0.4},
 }
 
 
-MODELS = ["resnet", "regnet"]
+MODELS = ["regnet", "resnet"]
 PARAMS = {"run": {"models": MODELS, "folds": [0, 1, 2, 3, 4]}}
 
 
@@ -78,7 +78,7 @@ def test_plot_files(project):
     evolution = pd.read_csv(paths.EVOLUTION)
     assert list(evolution.columns) == ["step", "kind", "acc", "f1"]
     assert evolution["step"].tolist() == [
-        "0 resnet", "0 regnet", "1 best_single", "2 blend", "3 bias", "4 stack", "5 override"
+        "0 regnet", "0 resnet", "1 best_single", "2 blend", "3 bias", "4 stack", "5 override"
     ]
     assert evolution["step"].tolist() == sorted(evolution["step"])  # DVC's bar templates sort by name
     assert evolution["kind"].tolist() == ["model"] * 2 + ["chain"] * 5
@@ -93,14 +93,14 @@ def test_training_curves_of_every_item_in_one_table(project):
     assert len(curves) == 2 * 5 * 6 * 3  # models x folds x metrics x epochs
     assert sorted(curves["item"].unique()) == [f"{m}-f{k}" for m in MODELS for k in range(5)]
     assert sorted(curves["metric"].unique()) == ["lr", "train/acc", "train/loss", "val/acc", "val/f1", "val/loss"]
-    regnet3 = curves[(curves["item"] == "regnet-f3") & (curves["metric"] == "val/acc")]
-    assert regnet3["step"].tolist() == [0, 1, 2] and regnet3["value"].tolist() == [3.0, 3.1, 3.2]
+    resnet3 = curves[(curves["item"] == "resnet-f3") & (curves["metric"] == "val/acc")]
+    assert resnet3["step"].tolist() == [0, 1, 2] and resnet3["value"].tolist() == [3.0, 3.1, 3.2]
 
 
 def test_missing_training_curves_name_the_item(project):
     with pytest.raises(GrocerError, match=r"plots/train/effnet-f0: no training curves for train@effnet-0"):
         report.run(make_params({"run": {"models": ["effnet"], "folds": [0, 1, 2, 3, 4]},
-                                "zoo": {"effnet": make_params().zoo["resnet"].model_dump()}}))
+                                "zoo": {"effnet": make_params().zoo["regnet"].model_dump()}}))
 
 
 def test_switched_off_steps_are_absent(project):

@@ -30,8 +30,8 @@ def splits():
 
 def run_fit(tmp_path, splits, epochs=3, arch="test_efficientnet", name="run", drop_rate=0.0, **train):
     """A tiny fit; the train params are the repo's with `train` overrides."""
-    overrides = {"batch_size": 8, "epochs": epochs, "warmup_epochs": 1, "swa_start": None, "mix_off_epochs": 1,
-                 "num_workers": 0, **train}
+    overrides = {"batch_size": 8, "epochs": epochs, "warmup_epochs": 1, "swa_start": None, "mix_prob": 0.3,
+                 "mix_off_epochs": 1, "num_workers": 0, **train}
     params = make_params({"train": overrides})
     entry = ZooModel(arch=arch, pretrained=False, pretrained_file=None, channels_last=False, drop_rate=drop_rate,
                      drop_path_rate=0.0, img_size=None)
