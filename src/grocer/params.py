@@ -174,9 +174,12 @@ class OverrideParams(Section):
 
 
 class SubmitParams(Section):
-    source: Literal["blend", "stack", "override"] = Field(
+    source: Literal["auto", "blend", "stack", "override"] = Field(
         description="the step whose predictions are submitted, audited and reported; "
-                    "override with override.enabled false is override.base passed through")
+                    "override with override.enabled false is override.base passed through; "
+                    "auto: the best worst-group-aware OOF score (grocer.ensemble.selection)")
+    group_weight: float = Field(ge=0, le=1, description="auto: weight of the gap to the worst-group quantile")
+    group_quantile: float = Field(ge=0, le=1, description="auto: quantile of the per-group OOF accuracies (0: worst)")
 
 
 class AuditParams(Section):
