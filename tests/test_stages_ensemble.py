@@ -15,6 +15,8 @@ from grocer import atomic, cli, paths
 from grocer.errors import GrocerError
 from grocer.predictions import softmax, write_predictions
 from grocer.ensemble.stack import build_features, create_meta_model
+from grocer.ensemble.override import candidates
+from grocer.ensemble.temperature import fit_temperature, scale
 from grocer.ensemble_inputs import load_model_matrix, load_oof_rows, load_pair_experts
 from grocer.stages import audit, blend, override, stack, submit
 
@@ -249,6 +251,29 @@ def test_submit_source_picks_the_submitted_and_audited_step(project, source, ste
     assert submitted == labels(directory) != labels(paths.OVERRIDE_DIR)
 
 
+def test_override_calibrates_the_base_before_the_gate(project):
+    columns = [f"prob_{c}" for c in CLASSES]
+
+    def test_probs(directory: Path) -> np.ndarray:
+        table = pd.read_parquet(paths.prediction_table(directory, "test")).set_index("image_id")
+        return table.loc[project["sample_order"], columns].to_numpy()
+
+    run_chain(params_for({"override": {"calibrate": "none"}}))
+    assert read_json(paths.metrics_file("override"))["temperature"] == 1.0
+    base = test_probs(paths.STACK_DIR)
+    outside_the_pair = ~candidates(base, 0, 1)[0]  # rows no expert can change
+    assert np.allclose(test_probs(paths.OVERRIDE_DIR)[outside_the_pair], base[outside_the_pair], atol=1e-6)
+
+    override.run(params_for({"override": {"calibrate": "temperature"}}))
+    temperature = read_json(paths.metrics_file("override"))["temperature"]
+    rows = load_oof_rows(CLASSES, [0, 1, 2])
+    stack_oof = pd.read_parquet(paths.prediction_table(paths.STACK_DIR, "oof")).set_index("image_id")
+    assert temperature == pytest.approx(fit_temperature(stack_oof.loc[rows.ids, columns].to_numpy(), rows.y), rel=1e-3)
+    assert abs(temperature - 1.0) > 0.05
+    scaled = scale(base, temperature)[outside_the_pair]
+    assert np.allclose(test_probs(paths.OVERRIDE_DIR)[outside_the_pair], scaled, atol=1e-6)
+
+
 def make_override_wrong() -> None:
     """An override that predicts each row's least likely class."""
     for split in ("oof", "test"):
@@ -401,7 +426,7 @@ def test_override_stage_fixes_a_confused_stack_and_touches_only_pair_rows(projec
     write_predictions(paths.prediction_table(paths.STACK_DIR, "test"), project["test_ids"], np.log(test_probs),
                       test_probs, CLASSES)
 
-    override.run(params_for())
+    override.run(params_for({"override": {"calibrate": "none"}}))  # the rows outside the pair stay as they are
     metrics = read_json(paths.metrics_file("override"))
     assert metrics["c0-c1"]["margin"] > 0
     assert metrics["n_changed_oof"] > 10 and metrics["n_changed_test"] > 0

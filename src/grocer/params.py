@@ -171,6 +171,8 @@ class StackParams(Section):
 class OverrideParams(Section):
     enabled: bool
     base: Literal["stack", "blend"] = Field(description="the predictions the pair experts correct")
+    calibrate: Literal["none", "temperature"] = Field(
+        description="temperature: scale the base's probabilities (fitted on OOF) before the margin gate")
 
 
 class SubmitParams(Section):
