@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grocer import paths
+from grocer.pairs import slot_rank, split_pair
 from grocer.errors import GrocerError
 
 
@@ -148,12 +149,13 @@ class PairsParams(Section):
 
     @field_validator("list")
     @classmethod
-    def _pair_names(cls, pairs: list[str]) -> list[str]:
-        for pair in pairs:
-            parts = pair.split("-")
-            if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-                raise ValueError(f"pair {pair!r} must be two different class names joined by '-'")
-        return pairs
+    def _pair_names(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if slot_rank(entry) is None:
+                split_pair(entry)
+        if len(set(entries)) != len(entries):
+            raise ValueError("lists an entry twice")
+        return entries
 
 
 class BlendParams(Section):
