@@ -72,6 +72,10 @@ COMMANDS: dict[str, Command] = {
                default="127.0.0.1"),
         Option("--order", str, "image order within a class (likely_errors needs OOF predictions)",
                required=False, default="likely_errors", choices=("likely_errors", "file")),
+        Option("--mode", str, "single: one image at a time; grid: a page of thumbnails of one class",
+               required=False, default="single", choices=("single", "grid")),
+        Option("--page-size", int, "grid mode: thumbnails per page (0: as many as fit the window)",
+               required=False, default=0),
     )),
 }
 
