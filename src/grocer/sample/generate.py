@@ -24,7 +24,6 @@ byte-identical for the same params whatever the number of worker processes.
 from __future__ import annotations
 
 import io
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from PIL import Image
 
 from grocer import atomic, paths
 from grocer.images import file_sha256
+from grocer.parallel import map_in_processes
 from grocer.params import SampleParams
 from grocer.review import journal
 from grocer.sample.defects import blank_image, shrink, truncate
@@ -68,10 +68,7 @@ def _render(job: _Job) -> bytes:
 
 def render_all(seed: int, shots: list[Shot], styles: dict[str, Style], workers: int) -> list[bytes]:
     jobs = [_Job(seed, shot, styles[shot.station]) for shot in shots]
-    if workers <= 1:
-        return [_render(job) for job in jobs]
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_render, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+    return list(map_in_processes(_render, jobs, workers))
 
 
 def _ids(rng: np.random.Generator, prefix: str, n: int) -> list[str]:
