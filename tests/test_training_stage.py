@@ -91,7 +91,7 @@ def test_curves_are_plain_files_even_in_a_git_repo_without_commits(tmp_path, mon
 
 
 def test_options_reach_the_run(project):
-    """class weights, sampler, augmentation profile and zoo regularisation each change the result."""
+    """class weights, sampler, augmentation profile, zoo regularisation and a model's own recipe each change the result."""
     def run(**overrides):
         sections = {k: v for k, v in overrides.items() if k in ("aug", "zoo")}
         train.run(tiny_params({k: v for k, v in overrides.items() if k not in sections}, **sections), "convnext", 0)
@@ -104,6 +104,9 @@ def test_options_reach_the_run(project):
         "aug": run(aug={"profile": "full"}),
         "drop_rate": run(zoo={"convnext": {"arch": "test_convnext", "channels_last": False, "drop_rate": 0.5}}),
         "label_smoothing": run(label_smoothing=0.3),
+        # the model's own recipe: another seed (a multi-seed blend member), another augmentation
+        "zoo_train_seed": run(zoo={"convnext": {"arch": "test_convnext", "channels_last": False, "train": {"seed": 1}}}),
+        "zoo_aug": run(zoo={"convnext": {"arch": "test_convnext", "channels_last": False, "aug": {"profile": "full"}}}),
     }
     again = run()
     assert all(torch.equal(reference[k], again[k]) for k in reference)  # deterministic: any change is the option's

@@ -10,7 +10,7 @@ stages that depend on x.y.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Literal
+from typing import Any, List, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -73,7 +73,10 @@ class ZooModel(Section):
     channels_last: bool
     drop_rate: float = Field(ge=0, lt=1)
     drop_path_rate: float = Field(ge=0, lt=1)
-    img_size: int | None = Field(ge=16, description="overrides train.img_size for this model")
+    # this model's own recipe: keys of `train:` / `aug:` it overrides (validated against those
+    # sections in Params); the same arch with another train.seed is another blend member
+    train: dict[str, Any] = Field(default_factory=dict)
+    aug: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _file_needs_pretrained(self) -> ZooModel:
@@ -214,10 +217,24 @@ class Params(Section):
         bad_folds = [f for f in self.run.folds if not 0 <= f < self.folds.n_splits]
         if bad_folds or len(set(self.run.folds)) != len(self.run.folds):
             raise ValueError(f"run.folds must be distinct values in 0..{self.folds.n_splits - 1}, got {self.run.folds}")
-        sizes = [m.img_size or self.train.img_size for m in self.zoo.values()]
+        sizes = [self.for_model(name).train.img_size for name in self.zoo]
         if max(sizes) > self.cache.img_size:
             raise ValueError(f"cache.img_size ({self.cache.img_size}) is smaller than a model's img_size ({max(sizes)})")
         return self
+
+
+    def for_model(self, name: str) -> Params:
+        """These params with `train:` and `aug:` as zoo model `name` trains: its overrides applied."""
+        entry = self.zoo[name]
+        recipe = {}
+        for section, overrides in (("train", entry.train), ("aug", entry.aug)):
+            merged = {**getattr(self, section).model_dump(), **overrides}
+            try:
+                recipe[section] = type(getattr(self, section)).model_validate(merged)
+            except ValidationError as exc:
+                detail = "; ".join(_describe(e) for e in exc.errors())
+                raise ValueError(f"zoo.{name}.{section} overrides: {detail}") from None
+        return self.model_copy(update=recipe)
 
 
 def _describe(error: dict) -> str:
@@ -229,6 +246,9 @@ def _describe(error: dict) -> str:
         return f"{key}: missing key"
     if kind == "literal_error":
         return f"{key}: {error['input']!r} is not allowed; {error['msg'].lower()}"
+    if kind == "value_error":  # a cross-key check: its message names the keys; the input is the whole section
+        message = error["msg"].removeprefix("Value error, ")
+        return f"{key}: {message}" if error["loc"] else message
     return f"{key}: {error['msg']} (got {error.get('input')!r})"
 
 

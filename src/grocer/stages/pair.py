@@ -69,10 +69,11 @@ def run(params: Params, pair: str, fold: int) -> None:
     classes = load_classes()
     a, b = pair_classes(params, pair, classes)
     entry = zoo_entry(params, params.pairs.model)
+    params = params.for_model(params.pairs.model)  # the experts train with their backbone's recipe
     table = read_folds(classes, fold)
     cache = load_cache()
     verify_fingerprint(cache.test_fingerprint, paths.CACHE_DIR)
-    img_size = item_img_size(params, entry, cache.img_size)
+    img_size = item_img_size(params, cache.img_size)
     fold_rows = table[table["fold"] == fold]
     train_rows, train_target = pair_rows(table[table["fold"] != fold], a, b, f"training (folds other than {fold})")
     val_rows, val_target = pair_rows(fold_rows, a, b, f"fold {fold}")

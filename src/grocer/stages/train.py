@@ -57,8 +57,8 @@ def zoo_entry(params: Params, model: str) -> ZooModel:
     return params.zoo[model]
 
 
-def item_img_size(params: Params, entry: ZooModel, cache_size: int) -> int:
-    size = entry.img_size or params.train.img_size
+def item_img_size(params: Params, cache_size: int) -> int:
+    size = params.train.img_size
     if size > cache_size:
         raise GrocerError(f"{paths.CACHE_DIR}: images are {cache_size}px, the model needs {size}px; "
                           "run `dvc repro cache` after raising cache.img_size")
@@ -103,10 +103,11 @@ def train_metrics(result: FitResult, epochs: int, n_train: int, n_val: int) -> d
 def run(params: Params, model: str, fold: int) -> None:
     started = time.perf_counter()
     entry = zoo_entry(params, model)
+    params = params.for_model(model)
     classes = load_classes()
     table = read_folds(classes, fold)
     cache = load_cache()
-    img_size = item_img_size(params, entry, cache.img_size)
+    img_size = item_img_size(params, cache.img_size)
     train_rows, val_rows = table[table["fold"] != fold], table[table["fold"] == fold]
     train = cache_split(cache, train_rows, train_rows["y"].to_numpy())
     val = cache_split(cache, val_rows, val_rows["y"].to_numpy())
