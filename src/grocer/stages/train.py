@@ -66,7 +66,8 @@ def item_img_size(params: Params, cache_size: int) -> int:
 
 
 def write_curves(directory: Path, history: list[dict[str, float]]) -> None:
-    """The per-epoch history as one TSV per curve: <directory>/<curve>.tsv (e.g. val/loss.tsv)
+    """The per-epoch history as one TSV per curve into `directory` (the stage's staged one,
+    grocer.atomic): <directory>/<curve>.tsv (e.g. val/loss.tsv)
     with the columns step,<last part of the curve's name>, the layout `report` reads and
     `dvc plots show <directory>` draws. Written whole at the end, so a resumed run's curves
     hold every epoch once.
@@ -77,12 +78,11 @@ def write_curves(directory: Path, history: list[dict[str, float]]) -> None:
     """
     curves = {"train/loss": "train_loss", "val/loss": "val_loss", "train/acc": "train_acc",
               "val/acc": "val_acc", "val/f1": "val_f1", "lr": "lr"}
-    with atomic.replace_dir(directory) as tmp:
-        for curve, key in curves.items():
-            path = tmp / f"{curve}.tsv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            rows = [f"{step}\t{float(record[key])!r}" for step, record in enumerate(history)]
-            path.write_text("\n".join([f"step\t{path.stem}", *rows]) + "\n")
+    for curve, key in curves.items():
+        path = directory / f"{curve}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [f"{step}\t{float(record[key])!r}" for step, record in enumerate(history)]
+        path.write_text("\n".join([f"step\t{path.stem}", *rows]) + "\n")
 
 
 def train_metrics(result: FitResult, epochs: int, n_train: int, n_val: int) -> dict[str, float]:
@@ -143,14 +143,15 @@ def run(params: Params, model: str, fold: int) -> None:
     if result is None:  # a ddp worker other than rank 0: rank 0 writes the outputs
         return
 
-    with atomic.replace_dir(paths.train_item_dir(model, fold)) as tmp:
+    metrics = train_metrics(result, cfg.epochs, len(train.rows), len(val.rows))
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.train_item_dir(model, fold))
         checkpoint.write_item(tmp, result, config)
         logits = result.val_logits.astype(np.float32)
         write_predictions(paths.prediction_table(tmp, "oof"), val_rows["image_id"].tolist(), logits,
                           softmax(logits), classes)
-    write_curves(paths.train_curves_dir(model, fold), result.history)
-    metrics = train_metrics(result, cfg.epochs, len(train.rows), len(val.rows))
-    atomic.write_json(paths.train_metrics(model, fold), metrics)
+        write_curves(staged.dir(paths.train_curves_dir(model, fold)), result.history)
+        staged.write_json(paths.train_metrics(model, fold), metrics)
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"train {model}-f{fold}: val_loss {metrics['val_loss']:.4f} acc {metrics['acc']:.4f} "
           f"macro_f1 {metrics['macro_f1']:.4f} ({result.chosen} weights, {time.perf_counter() - started:.0f}s)",
