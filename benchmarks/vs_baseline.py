@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from grocer.stages.submit import STEP_NAMES, submitted_step
+from grocer.stages.submit import STEP_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -110,12 +110,10 @@ def grocer_result(project: Path, truth: pd.DataFrame, test_only: set[str]) -> di
     """The finished workspace's test scores and OOF figures."""
     final = json.loads((project / "metrics/final.json").read_text())
     blend = json.loads((project / "metrics/blend.json").read_text())
-    params = yaml.safe_load((project / "params.yaml").read_text())
     steps = {step: final[step] for step in STEP_NAMES if step in final}
     members = {k[len("model_"):]: v for k, v in blend.items() if k.startswith("model_")}
     return {"test": scores(truth, project / "data/submission/submission.csv", test_only), "final": final,
-            "steps": steps, "members": members,
-            "submitted": submitted_step(steps, params["submit"]["source"], params["override"]["base"])}
+            "steps": steps, "members": members, "submitted": final["submitted"]}
 
 
 def row(name: str, s: dict, wall: float) -> str:

@@ -1,10 +1,12 @@
-"""A stage replaces all of its outputs together or none of them (grocer.atomic)."""
+"""grocer.atomic: a write that fails half-way leaves the previous output byte-identical and no temp file;
+a stage replaces all of its outputs together or none of them."""
 
 from __future__ import annotations
 
-import hashlib
+import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -15,24 +17,119 @@ from grocer import params as params_module
 from grocer.stages import ingest
 
 
-def digests(root: Path) -> dict[str, str]:
-    """sha256 of every file under `root`, temp files included (they must not be there)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+class Unwritable:
+    """A value that fails when it is written out (as text or pickled), after the rows before it."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("cannot write this value")
+
+    __repr__ = __str__
+
+    def __reduce__(self):
+        raise RuntimeError("cannot write this value")
+
+
+def snapshot(directory: Path) -> dict[str, bytes | None]:
+    """Every path below `directory` (hidden ones included) and each file's bytes (None for a folder)."""
+    return {p.relative_to(directory).as_posix(): None if p.is_dir() else p.read_bytes()
+            for p in sorted(directory.rglob("*"))}
+
+
+# each writer gets a value that makes it fail after it has begun writing: the CSV writer has
+# written 50,000 rows, np.save its header and part of the pickle, the text writer opened its file
+FAILING_WRITES = {
+    "write_text": lambda path: atomic.write_text(path, "new\n" * 50_000 + "\udc80"),
+    "write_frame": lambda path: atomic.write_frame(path, pd.DataFrame({"a": [1] * 50_000 + [Unwritable()]})),
+    "save_npy": lambda path: atomic.save_npy(path, np.array([1] * 50_000 + [Unwritable()], dtype=object)),
+}
+SUFFIX = {"write_text": ".txt", "write_frame": ".csv", "save_npy": ".npy"}
+
+
+@pytest.mark.parametrize("writer", FAILING_WRITES)
+def test_a_failed_write_leaves_the_previous_file_and_no_temp_file(tmp_path, writer):
+    target = tmp_path / "out" / f"table{SUFFIX[writer]}"
+    target.parent.mkdir()
+    target.write_bytes(b"the previous, complete output\n")
+    (tmp_path / "out" / "neighbour.txt").write_text("left alone\n")
+    before = snapshot(tmp_path)
+    with pytest.raises((RuntimeError, UnicodeEncodeError)):
+        FAILING_WRITES[writer](target)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("writer", FAILING_WRITES)
+def test_a_failed_first_write_leaves_nothing(tmp_path, writer):
+    with pytest.raises((RuntimeError, UnicodeEncodeError)):
+        FAILING_WRITES[writer](tmp_path / "new" / f"table{SUFFIX[writer]}")
+    assert snapshot(tmp_path) == {"new": None}  # the parent folder may stay; no file, no temp file
+
+
+def test_writes_replace_the_file_whole_with_the_usual_mode(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text('{"old": 1, "longer than the new one": true}\n')
+    atomic.write_json(target, {"acc": 0.5})
+    assert target.read_text() == '{\n  "acc": 0.5\n}\n'
+    frame = pd.DataFrame({"image_id": ["a", "b"], "prob": [0.25, 0.75]})
+    atomic.write_frame(tmp_path / "t.parquet", frame)
+    atomic.write_frame(tmp_path / "t.csv", frame)
+    assert pd.read_parquet(tmp_path / "t.parquet").equals(frame) and pd.read_csv(tmp_path / "t.csv").equals(frame)
+    atomic.save_npy(tmp_path / "a.npy", np.arange(3))
+    atomic.write_bytes(tmp_path / "b.bin", b"\x00\x01")
+    assert np.load(tmp_path / "a.npy").tolist() == [0, 1, 2] and (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
+    assert sorted(snapshot(tmp_path)) == ["a.npy", "b.bin", "metrics.json", "t.csv", "t.parquet"]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert {p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {0o666 & ~mask}  # not mkstemp's 0600
+    with pytest.raises(ValueError, match="unsupported suffix"):
+        atomic.write_frame(tmp_path / "t.xlsx", frame)
+
+
+def previous_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "predictions" / "blend"
+    (directory / "sub").mkdir(parents=True)
+    (directory / "oof.parquet").write_bytes(b"old oof")
+    (directory / "sub" / "weights.json").write_text("{}")
+    return directory
+
+
+def test_a_failed_directory_write_leaves_the_previous_directory_and_no_temp_dir(tmp_path):
+    directory = previous_dir(tmp_path)
+    before = snapshot(tmp_path)
+    with pytest.raises(RuntimeError, match="half-way"):
+        with atomic.replace_dir(directory) as tmp:
+            (tmp / "oof.parquet").write_bytes(b"new oof")
+            (tmp / "extra.json").write_text("{}")
+            raise RuntimeError("the stage failed half-way")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_directory_write_replaces_the_directory_whole(tmp_path):
+    directory = previous_dir(tmp_path)
+    with atomic.replace_dir(directory) as tmp:
+        assert tmp.parent == directory.parent and tmp != directory and not any(tmp.iterdir())
+        atomic.write_text(tmp / "test.parquet", "new test")
+    assert snapshot(tmp_path) == {"predictions": None, "predictions/blend": None,
+                                  "predictions/blend/test.parquet": b"new test"}  # the old files are gone
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert directory.stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's 0700
+    with atomic.replace_dir(tmp_path / "fresh" / "dir") as tmp:
+        (tmp / "a").write_text("a")
+    assert (tmp_path / "fresh" / "dir" / "a").read_text() == "a"
 
 
 def test_a_failure_after_the_first_output_replaces_none(tmp_path: Path):
     atomic.write_text(tmp_path / "a.txt", "old a")
     with atomic.replace_dir(tmp_path / "d") as d:
         (d / "x").write_text("old x")
-    before = digests(tmp_path)
+    before = snapshot(tmp_path)
 
     with pytest.raises(RuntimeError, match="third"):
         with atomic.together() as staged:
             staged.write_text(tmp_path / "a.txt", "new a")
             (staged.dir(tmp_path / "d") / "x").write_text("new x")
             raise RuntimeError("the third output failed")
-    assert digests(tmp_path) == before
+    assert snapshot(tmp_path) == before
 
     with atomic.together() as staged:
         staged.write_text(tmp_path / "a.txt", "new a")
@@ -61,8 +158,8 @@ def ingested(project: Path) -> Path:
     return project
 
 
-def outputs(root: Path) -> dict[str, str]:
-    return {**digests(root / paths.INTERIM_DIR), **digests(root / paths.METRICS_DIR)}
+def outputs(root: Path) -> dict[str, bytes | None]:
+    return {**snapshot(root / paths.INTERIM_DIR), **snapshot(root / paths.METRICS_DIR)}
 
 
 def test_ingest_failing_after_its_first_output_replaces_none(ingested: Path, monkeypatch: pytest.MonkeyPatch):

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grocer import atomic, ensemble_inputs, paths
+from grocer import atomic, pairs, paths
 from grocer.dataset import load_classes, verify_fingerprint
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
@@ -50,7 +50,7 @@ from grocer.training.splits import cache_split, read_folds, run_key
 def pair_classes(params: Params, pair: str, classes: list[str]) -> tuple[str, str]:
     if pair not in params.pairs.list:
         raise GrocerError(f"--pair {pair!r} is not in pairs.list ({', '.join(params.pairs.list) or 'empty'})")
-    index_a, index_b = ensemble_inputs.pair_classes([pair], classes)[pair]
+    index_a, index_b = pairs.pair_classes([pair], classes)[pair]
     return classes[index_a], classes[index_b]
 
 
