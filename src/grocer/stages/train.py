@@ -72,7 +72,8 @@ def item_img_size(params: Params, cache_size: int) -> int:
 
 
 def write_curves(directory: Path, history: list[dict[str, float]]) -> None:
-    """The per-epoch history as one TSV per curve: <directory>/<curve>.tsv (e.g. val/loss.tsv)
+    """The per-epoch history as one TSV per curve into `directory` (the stage's staged one,
+    grocer.atomic): <directory>/<curve>.tsv (e.g. val/loss.tsv)
     with the columns step,<last part of the curve's name>, the layout `report` reads and
     `dvc plots show <directory>` draws. Written whole at the end, so a resumed run's curves
     hold every epoch once.
@@ -83,12 +84,11 @@ def write_curves(directory: Path, history: list[dict[str, float]]) -> None:
     """
     curves = {"train/loss": "train_loss", "val/loss": "val_loss", "train/acc": "train_acc",
               "val/acc": "val_acc", "val/f1": "val_f1", "lr": "lr"}
-    with atomic.replace_dir(directory) as tmp:
-        for curve, key in curves.items():
-            path = tmp / f"{curve}.tsv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            rows = [f"{step}\t{float(record[key])!r}" for step, record in enumerate(history)]
-            path.write_text("\n".join([f"step\t{path.stem}", *rows]) + "\n")
+    for curve, key in curves.items():
+        path = directory / f"{curve}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [f"{step}\t{float(record[key])!r}" for step, record in enumerate(history)]
+        path.write_text("\n".join([f"step\t{path.stem}", *rows]) + "\n")
 
 
 def stage2_size(params: Params, entry: ZooModel, img_size: int, cache_size: int) -> int:
@@ -185,15 +185,16 @@ def run(params: Params, model: str, fold: int) -> None:
             result, config["img_size"] = fine, size2
         result = dataclasses.replace(result, history=history)
 
-    with atomic.replace_dir(paths.train_item_dir(model, fold)) as tmp:
+    epochs = cfg.epochs + (stage2.epochs if stage2 is not None else 0)
+    metrics = {**train_metrics(result, epochs, len(train.rows), len(val.rows)), **stage_metrics}
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.train_item_dir(model, fold))
         checkpoint.write_item(tmp, result, config)
         logits = result.val_logits.astype(np.float32)
         write_predictions(paths.prediction_table(tmp, "oof"), val_rows["image_id"].tolist(), logits,
                           softmax(logits), classes)
-    write_curves(paths.train_curves_dir(model, fold), result.history)
-    epochs = cfg.epochs + (stage2.epochs if stage2 is not None else 0)
-    metrics = {**train_metrics(result, epochs, len(train.rows), len(val.rows)), **stage_metrics}
-    atomic.write_json(paths.train_metrics(model, fold), metrics)
+        write_curves(staged.dir(paths.train_curves_dir(model, fold)), result.history)
+        staged.write_json(paths.train_metrics(model, fold), metrics)
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"train {model}-f{fold}: val_loss {metrics['val_loss']:.4f} acc {metrics['acc']:.4f} "
           f"macro_f1 {metrics['macro_f1']:.4f} ({result.chosen} weights, {time.perf_counter() - started:.0f}s)",
