@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import make_params
+from support.params import make_params
 from grocer import cli, paths
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache, save_cache

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import deep_update, make_params
+from support.params import deep_update, make_params
 from grocer import atomic, paths
 from grocer.predictions import read_predictions, softmax, write_predictions
 from grocer.stages import blend, override, stack
