@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -237,3 +238,15 @@ def test_a_journal_entry_for_an_image_no_longer_in_the_data_is_not_counted(clien
     state = client.get(api("state")).json()
     assert state["done"] == 0 and state["progress"]["done"] == 0
     assert client.get(api("summary")).json()["done"] == 0
+
+
+def test_two_copies_of_one_photo_get_their_shared_thumbnail_at_once(client: TestClient):
+    # ma_4 and or_1 have one sha256, so one cache file: the duplicates view asks for both together
+    for _ in range(20):
+        shutil.rmtree(paths.SCRATCH_DIR, ignore_errors=True)
+        with ThreadPoolExecutor(4) as pool:
+            codes = list(pool.map(lambda i: client.get(api(f"thumb/{i}")).status_code,
+                                  [review_project.COPY, review_project.ORIGINAL] * 2))
+        assert codes == [200] * 4
+        assert len(list(Path(thumbs.THUMBS_DIR).rglob("*.jpg"))) == 1
+        assert not list(Path(thumbs.THUMBS_DIR).rglob("*.tmp"))
