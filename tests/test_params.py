@@ -21,6 +21,8 @@ def test_repo_params_yaml_is_valid():
         ({"train": {"sam": 1}}, "train.sam: Input should be a valid boolean"),
         ({"folds": {"n_splits": 1}}, "folds.n_splits: Input should be greater than or equal to 2"),
         ({"pairs": {"list": ["mandarin_orange"]}}, "pair 'mandarin_orange' must be two different class names"),
+        ({"pairs": {"list": ["top0"]}}, "pair 'top0' must be two different class names joined by '-', or a slot topN"),
+        ({"pairs": {"list": ["top1", "top1"]}}, "pairs.list: lists an entry twice"),
         ({"run": {"models": ["nope"]}}, "model 'nope' is not in zoo"),
         ({"run": {"folds": [0, 7]}}, "run.folds must be distinct values in 0..4"),
         ({"zoo": {"resnet": {"train": {"img_size": 512}}}}, "cache.img_size (72) is smaller than a model's img_size (512)"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from grocer.ensemble.stack import build_features, create_meta_model
 from grocer.ensemble.override import candidates
 from grocer.ensemble.temperature import fit_temperature, scale
 from grocer.ensemble_inputs import load_model_matrix, load_oof_rows, load_pair_experts
-from grocer.stages import audit, blend, override, stack, submit
+from grocer.stages import audit, blend, choose_pairs, override, stack, submit
 
 CLASSES = ["c0", "c1", "c2", "c3"]
 MODELS = ["resnet", "regnet"]
@@ -274,6 +275,34 @@ def test_override_calibrates_the_base_before_the_gate(project):
     assert np.allclose(test_probs(paths.OVERRIDE_DIR)[outside_the_pair], scaled, atol=1e-6)
 
 
+def test_slots_take_the_most_confused_pairs_of_the_blend(project):
+    blend.run(params_for())
+    choose_pairs.run(params_for())  # no slot: nothing to choose
+    assert read_json(paths.CHOSEN_PAIRS) == {}
+
+    slots = params_for({"pairs": {"list": ["top1"]}})
+    choose_pairs.run(slots)
+    assert read_json(paths.CHOSEN_PAIRS) == {"top1": "c0-c1"}  # the fixture's models confuse c0 and c1
+    rows = load_oof_rows(CLASSES, [0, 1, 2])
+    pred = pd.read_parquet(paths.prediction_table(paths.BLEND_DIR, "oof")).set_index("image_id").loc[
+        rows.ids, [f"prob_{c}" for c in CLASSES]].to_numpy().argmax(axis=1)
+    confused = int(((rows.y == 0) & (pred == 1)).sum() + ((rows.y == 1) & (pred == 0)).sum())
+    assert read_json(paths.metrics_file("choose-pairs")) == {"top1": {"pair": "c0-c1", "oof_confusions": confused}}
+
+    choose_pairs.run(params_for({"pairs": {"list": ["c0-c1", "top1"]}}))  # a listed pair is not chosen again
+    assert read_json(paths.CHOSEN_PAIRS)["top1"] != "c0-c1"
+    with pytest.raises(GrocerError, match="'top9' asks for the 9th most confused pair"):
+        choose_pairs.run(params_for({"pairs": {"list": ["top9"]}}))
+
+    # a slot's expert (models/pairs/top1/) is the chosen pair's expert in the stack and the override
+    choose_pairs.run(slots)
+    for k in range(N_FOLDS):
+        shutil.copytree(paths.pair_item_dir("c0-c1", k), paths.pair_item_dir("top1", k))
+    stack.run(slots)
+    override.run(slots)
+    assert read_json(paths.metrics_file("override"))["top1"]["auc"] > 0.9
+
+
 def make_override_wrong() -> None:
     """An override that predicts each row's least likely class."""
     for split in ("oof", "test"):
@@ -390,15 +419,16 @@ def test_submission_follows_the_sample_header_and_order(tmp_path, monkeypatch):
 
 def test_submission_is_verified_by_reading_it_back(project, monkeypatch):
     run_chain(params_for())
-    real_write = atomic.write_frame
+    before = paths.SUBMISSION.read_bytes(), paths.FINAL_METRICS.read_bytes()
+    real_write = atomic.Staged.write_frame
 
-    def lossy_write(path, frame):  # a writer that drops the last row
-        real_write(path, frame.iloc[:-1])
+    def lossy_write(self, path, frame):  # a writer that drops the last row
+        return real_write(self, path, frame.iloc[:-1])
 
-    monkeypatch.setattr(atomic, "write_frame", lossy_write)
+    monkeypatch.setattr(atomic.Staged, "write_frame", lossy_write)
     with pytest.raises(GrocerError, match="reading it back"):
         submit.run(params_for())
-    assert not paths.SUBMISSION.exists()
+    assert (paths.SUBMISSION.read_bytes(), paths.FINAL_METRICS.read_bytes()) == before  # neither replaced
 
 
 def test_cli_reports_one_line_for_missing_predictions(project, capsys):

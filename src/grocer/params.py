@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grocer import paths
+from grocer.pairs import slot_rank, split_pair
 from grocer.errors import GrocerError
 
 
@@ -95,6 +96,12 @@ class AugParams(Section):
     dropout_prob: float = Field(ge=0, le=1, description="chance of CoarseDropout holes per image")
 
 
+class Stage2Params(Section):
+    epochs: int = Field(ge=1, description="epochs of the fine-tune after the main schedule")
+    lr_scale: float = Field(gt=0, le=1, description="its peak learning rate: train.lr times this (cosine, no warm-up)")
+    img_size: int | None = Field(ge=16, description="its resolution; null: the item's img_size")
+
+
 class TrainParams(Section):
     device: Literal["auto", "cuda", "mps", "cpu"]
     seed: int = Field(ge=0)
@@ -121,6 +128,7 @@ class TrainParams(Section):
     threads: int = Field(ge=0, description="torch CPU threads of the train/infer/pair processes; 0: torch's default")
     distributed: Literal["none", "ddp"] = Field(description="ddp: train and pair items run under torchrun")
     nproc: int = Field(ge=1, description="torchrun processes per item (GPUs on CUDA) when distributed is ddp")
+    stage2: Stage2Params | None = Field(description="train items: a fine-tune from the chosen weights; null disables")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainParams:
@@ -148,12 +156,13 @@ class PairsParams(Section):
 
     @field_validator("list")
     @classmethod
-    def _pair_names(cls, pairs: list[str]) -> list[str]:
-        for pair in pairs:
-            parts = pair.split("-")
-            if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-                raise ValueError(f"pair {pair!r} must be two different class names joined by '-'")
-        return pairs
+    def _pair_names(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if slot_rank(entry) is None:
+                split_pair(entry)
+        if len(set(entries)) != len(entries):
+            raise ValueError("lists an entry twice")
+        return entries
 
 
 class BlendParams(Section):
@@ -222,7 +231,8 @@ class Params(Section):
         bad_folds = [f for f in self.run.folds if not 0 <= f < self.folds.n_splits]
         if bad_folds or len(set(self.run.folds)) != len(self.run.folds):
             raise ValueError(f"run.folds must be distinct values in 0..{self.folds.n_splits - 1}, got {self.run.folds}")
-        sizes = [self.for_model(name).train.img_size for name in self.zoo]
+        recipes = [self.for_model(name).train for name in self.zoo]
+        sizes = [max(t.img_size, t.stage2.img_size or 0) if t.stage2 else t.img_size for t in recipes]
         if max(sizes) > self.cache.img_size:
             raise ValueError(f"cache.img_size ({self.cache.img_size}) is smaller than a model's img_size ({max(sizes)})")
         return self

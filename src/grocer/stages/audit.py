@@ -77,6 +77,7 @@ def run(params: Params) -> None:
     if table is None:
         print("audit: no group column, so the per-group (leave-group-out) part is skipped", file=sys.stderr)
 
-    atomic.write_frame(paths.AUDIT_GROUPS, group_frame(table, classes, params.audit.min_acc))
-    atomic.write_frame(paths.AUDIT_CONFUSIONS, confusion_frame(rows.y, pred, classes))
-    atomic.write_json(paths.metrics_file("audit"), metrics)
+    with atomic.together() as staged:
+        staged.write_frame(paths.AUDIT_GROUPS, group_frame(table, classes, params.audit.min_acc))
+        staged.write_frame(paths.AUDIT_CONFUSIONS, confusion_frame(rows.y, pred, classes))
+        staged.write_json(paths.metrics_file("audit"), metrics)

@@ -26,7 +26,8 @@ from grocer.ensemble.crossfit import cross_fit, evaluation_folds
 from grocer.ensemble.metrics import binary_scores, oof_scores
 from grocer.ensemble.override import PairSetting, apply_all, candidates, tune_all
 from grocer.ensemble.temperature import fit_temperature, scale
-from grocer.ensemble_inputs import load_oof_rows, load_pair_experts, pair_classes, read_stage_predictions
+from grocer.ensemble_inputs import load_oof_rows, load_pair_experts, read_stage_predictions
+from grocer.pairs import pair_classes
 from grocer.params import Params
 from grocer.predictions import read_predictions, write_predictions
 
@@ -91,7 +92,8 @@ def run(params: Params) -> None:
             **binary_scores(y[of_pair] == b, expert_oof[pair][of_pair], settings[pair].threshold),
         }
 
-    with atomic.replace_dir(paths.OVERRIDE_DIR) as tmp:
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.OVERRIDE_DIR)
         write_predictions(paths.prediction_table(tmp, "oof"), rows.ids, log_probs(after), after, classes)
         write_predictions(paths.prediction_table(tmp, "test"), test.ids, log_probs(test_after), test_after, classes)
-    atomic.write_json(paths.metrics_file("override"), metrics)
+        staged.write_json(paths.metrics_file("override"), metrics)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grocer import atomic, ensemble_inputs, paths
+from grocer import atomic, pairs, paths
 from grocer.dataset import load_classes, verify_fingerprint
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
@@ -50,7 +50,7 @@ from grocer.training.splits import cache_split, read_folds, run_key
 def pair_classes(params: Params, pair: str, classes: list[str]) -> tuple[str, str]:
     if pair not in params.pairs.list:
         raise GrocerError(f"--pair {pair!r} is not in pairs.list ({', '.join(params.pairs.list) or 'empty'})")
-    index_a, index_b = ensemble_inputs.pair_classes([pair], classes)[pair]
+    index_a, index_b = pairs.pair_classes([pair], classes)[pair]
     return classes[index_a], classes[index_b]
 
 
@@ -124,13 +124,14 @@ def run(params: Params, pair: str, fold: int) -> None:
         "n": int(of_pair.sum()),
     }
 
-    with atomic.replace_dir(paths.pair_item_dir(pair, fold)) as tmp:
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.pair_item_dir(pair, fold))
         checkpoint.write_item(tmp, result, config)
         atomic.write_frame(paths.prediction_table(tmp, "oof"),
                            pd.DataFrame({"image_id": fold_rows["image_id"].tolist(), "prob_b": oof_prob}))
         atomic.write_frame(paths.prediction_table(tmp, "test"),
                            pd.DataFrame({"image_id": cache.test_ids, "prob_b": test_prob}))
-    atomic.write_json(paths.pair_metrics(pair, fold), metrics)
+        staged.write_json(paths.pair_metrics(pair, fold), metrics)
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"pair {pair}-f{fold}: auc {metrics['auc']:.4f} f1 {metrics['f1']:.4f} n {metrics['n']} "
           f"({time.perf_counter() - started:.0f}s)", file=sys.stderr)

@@ -13,6 +13,10 @@ writes, all or nothing:
   accuracy, val macro-F1, learning rate); `report` draws every item's in
   plots/train_curves.csv.
 
+With `train.stage2`, the chosen weights are fine-tuned for stage2.epochs more at
+train.lr * stage2.lr_scale (and stage2.img_size); the item keeps the stage with the lower
+val loss (metrics: stage1_val_loss, stage2_val_loss, chosen_stage; the curves hold both).
+
 With `train.distributed: ddp` the command checks its inputs, then runs again under
 torchrun with `train.nproc` processes (grocer.training.distributed); rank 0 writes.
 
@@ -23,6 +27,7 @@ uninterrupted one on the CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import time
@@ -35,18 +40,19 @@ from grocer import atomic, paths
 from grocer.dataset import load_classes
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
-from grocer.params import Params, ZooModel
+from grocer.params import Params, Stage2Params, ZooModel
 from grocer.predictions import softmax, write_predictions
 from grocer.training import checkpoint, distributed
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess
 from grocer.training.device import use_threads
 from grocer.training.loop import FitConfig, FitResult, fit
-from grocer.training.models import check_arch, create_model, normalization
+from grocer.training.models import check_arch, create_model, normalization, takes_img_size
 from grocer.training.objectives import MultiClass, balanced_class_weights
 from grocer.training.splits import cache_split, read_folds, run_key
 
 STATE_FILE = "state.pt"
+STAGE2_STATE_FILE = "stage2-state.pt"
 
 
 def zoo_entry(params: Params, model: str) -> ZooModel:
@@ -66,7 +72,8 @@ def item_img_size(params: Params, cache_size: int) -> int:
 
 
 def write_curves(directory: Path, history: list[dict[str, float]]) -> None:
-    """The per-epoch history as one TSV per curve: <directory>/<curve>.tsv (e.g. val/loss.tsv)
+    """The per-epoch history as one TSV per curve into `directory` (the stage's staged one,
+    grocer.atomic): <directory>/<curve>.tsv (e.g. val/loss.tsv)
     with the columns step,<last part of the curve's name>, the layout `report` reads and
     `dvc plots show <directory>` draws. Written whole at the end, so a resumed run's curves
     hold every epoch once.
@@ -77,12 +84,28 @@ def write_curves(directory: Path, history: list[dict[str, float]]) -> None:
     """
     curves = {"train/loss": "train_loss", "val/loss": "val_loss", "train/acc": "train_acc",
               "val/acc": "val_acc", "val/f1": "val_f1", "lr": "lr"}
-    with atomic.replace_dir(directory) as tmp:
-        for curve, key in curves.items():
-            path = tmp / f"{curve}.tsv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            rows = [f"{step}\t{float(record[key])!r}" for step, record in enumerate(history)]
-            path.write_text("\n".join([f"step\t{path.stem}", *rows]) + "\n")
+    for curve, key in curves.items():
+        path = directory / f"{curve}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [f"{step}\t{float(record[key])!r}" for step, record in enumerate(history)]
+        path.write_text("\n".join([f"step\t{path.stem}", *rows]) + "\n")
+
+
+def stage2_size(params: Params, entry: ZooModel, img_size: int, cache_size: int) -> int:
+    """The fine-tune's resolution, checked before any training."""
+    size = params.train.stage2.img_size or img_size
+    if size > cache_size:
+        raise GrocerError(f"{paths.CACHE_DIR}: images are {cache_size}px, train.stage2.img_size is {size}px; "
+                          "run `dvc repro cache` after raising cache.img_size")
+    if size != img_size and takes_img_size(entry.arch):
+        raise GrocerError(f"train.stage2.img_size: {entry.arch} is built for one input size ({img_size}px); "
+                          "set stage2.img_size to null for it")
+    return size
+
+
+def stage2_config(cfg: FitConfig, stage2: Stage2Params) -> FitConfig:
+    """The fine-tune's recipe: the main recipe at lr * lr_scale for stage2.epochs, no warm-up, no SWA."""
+    return dataclasses.replace(cfg, epochs=stage2.epochs, lr=cfg.lr * stage2.lr_scale, warmup_epochs=0, swa_start=None)
 
 
 def train_metrics(result: FitResult, epochs: int, n_train: int, n_val: int) -> dict[str, float]:
@@ -108,6 +131,8 @@ def run(params: Params, model: str, fold: int) -> None:
     table = read_folds(classes, fold)
     cache = load_cache()
     img_size = item_img_size(params, cache.img_size)
+    stage2 = params.train.stage2
+    size2 = stage2_size(params, entry, img_size, cache.img_size) if stage2 is not None else None
     train_rows, val_rows = table[table["fold"] != fold], table[table["fold"] == fold]
     train = cache_split(cache, train_rows, train_rows["y"].to_numpy())
     val = cache_split(cache, val_rows, val_rows["y"].to_numpy())
@@ -140,17 +165,36 @@ def run(params: Params, model: str, fold: int) -> None:
         (build_train_transforms(params.aug, img_size), build_eval_transforms(img_size)),
         cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{model}-f{fold}", world=world,
     )
+    if stage2 is not None:  # every ddp process fine-tunes; the net holds the chosen stage-1 weights on rank 0
+        fine = fit(
+            net, objective, train, val,
+            (build_train_transforms(params.aug, size2), build_eval_transforms(size2)),
+            stage2_config(cfg, stage2), prep, scratch / STAGE2_STATE_FILE,
+            run_key({**config, "stage": 2}, train, val), name=f"{model}-f{fold} stage 2", world=world,
+        )
     if result is None:  # a ddp worker other than rank 0: rank 0 writes the outputs
         return
+    stage_metrics = {}
+    if stage2 is not None:
+        # one val split, each stage at its own resolution: the lower val loss is kept, as best/SWA are
+        chosen_stage = 2 if fine.val_scores["val_loss"] < result.val_scores["val_loss"] else 1
+        stage_metrics = {"stage1_val_loss": result.val_scores["val_loss"],
+                         "stage2_val_loss": fine.val_scores["val_loss"], "chosen_stage": chosen_stage}
+        history = result.history + fine.history
+        if chosen_stage == 2:
+            result, config["img_size"] = fine, size2
+        result = dataclasses.replace(result, history=history)
 
-    with atomic.replace_dir(paths.train_item_dir(model, fold)) as tmp:
+    epochs = cfg.epochs + (stage2.epochs if stage2 is not None else 0)
+    metrics = {**train_metrics(result, epochs, len(train.rows), len(val.rows)), **stage_metrics}
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.train_item_dir(model, fold))
         checkpoint.write_item(tmp, result, config)
         logits = result.val_logits.astype(np.float32)
         write_predictions(paths.prediction_table(tmp, "oof"), val_rows["image_id"].tolist(), logits,
                           softmax(logits), classes)
-    write_curves(paths.train_curves_dir(model, fold), result.history)
-    metrics = train_metrics(result, cfg.epochs, len(train.rows), len(val.rows))
-    atomic.write_json(paths.train_metrics(model, fold), metrics)
+        write_curves(staged.dir(paths.train_curves_dir(model, fold)), result.history)
+        staged.write_json(paths.train_metrics(model, fold), metrics)
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"train {model}-f{fold}: val_loss {metrics['val_loss']:.4f} acc {metrics['acc']:.4f} "
           f"macro_f1 {metrics['macro_f1']:.4f} ({result.chosen} weights, {time.perf_counter() - started:.0f}s)",
