@@ -27,7 +27,10 @@ from support.params import REPO, deep_update, default_params_dict
 from support.dvc_project import Workspace
 from support.pipeline_project import BIN, copy_repo, environment
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table in /proc")
+pytestmark = [
+    pytest.mark.slow,  # minutes: a pool-sized project and `dvc repro`
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table in /proc"),
+]
 
 GRACE = 30  # seconds a signalled command may take to end (it takes about one)
 STARTUP = 120  # seconds until the pool's workers run (imports on a busy machine)
