@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import deep_update, make_params
+from conftest import deep_update, make_params, write_test_set
 from grocer import atomic, paths
 from grocer.predictions import read_predictions, softmax, write_predictions
 from grocer.stages import blend, override, stack
@@ -29,7 +29,6 @@ CLASSES = ["c0", "c1", "c2", "c3"]
 MODELS = ["resnet", "regnet"]
 PAIR = "c0-c1"
 N_ROWS, N_TEST, N_FOLDS = 240, 30, 3
-SHA = "f" * 64
 
 
 def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: int = 0) -> None:
@@ -45,7 +44,7 @@ def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: 
     test_y = rng.integers(0, len(CLASSES), N_TEST)
     (root / paths.INTERIM_DIR).mkdir(parents=True)
     (root / paths.CLASSES).write_text(json.dumps({"classes": CLASSES}))
-    (root / paths.TEST_FINGERPRINT).write_text(json.dumps({"n_images": N_TEST, "sha256": SHA}))
+    sha = write_test_set(root, test_ids)
     write_labels(root, ids, y, folds)
 
     def logits(labels: np.ndarray) -> np.ndarray:
@@ -64,7 +63,7 @@ def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: 
             for split, split_ids, labels in (("oof", fold_ids, y[folds == k]), ("test", test_ids, test_y)):
                 z = logits(labels)
                 write_predictions(paths.prediction_table(item, split), split_ids, z, softmax(z), CLASSES)
-            (item / "meta.json").write_text(json.dumps({"test_fingerprint": SHA}))
+            (item / "meta.json").write_text(json.dumps({"test_fingerprint": sha}))
         item = root / paths.pair_item_dir(PAIR, k)
         for split, split_ids, labels in (("oof", fold_ids, y[folds == k]), ("test", test_ids, test_y)):
             frame = pd.DataFrame({"image_id": split_ids, "prob_b": expert(labels)})
@@ -110,8 +109,9 @@ def write_confused_base(root: Path, run_folds: list[int], seed: int = 1) -> None
                       softmax(z), CLASSES)
     test_ids = [f"te{i:03d}" for i in range(N_TEST)]
     test_z = rng.normal(0, 1, (N_TEST, len(CLASSES)))
+    fingerprint = json.loads((root / paths.TEST_FINGERPRINT).read_text())["sha256"]
     write_predictions(root / paths.prediction_table(paths.STACK_DIR, "test"), test_ids, test_z, softmax(test_z),
-                      CLASSES)
+                      CLASSES, fingerprint)
 
 
 @pytest.fixture
