@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -470,3 +471,79 @@ def test_test_predictions_must_cover_the_whole_test_set(project):
             table[table["image_id"] != "te000.jpg"].to_parquet(path, index=False)
     with pytest.raises(GrocerError, match=f"hold {N_TEST - 1} ids, ingest saw {N_TEST}"):
         blend.run(params_for())
+
+
+def write_teammate_source(project: dict, name: str, drop_oof: int = 0, extra_oof: int = 0) -> np.ndarray:
+    """data/sources/<name>/{oof,test}.csv: probabilities only, from a model right on 90% of the rows."""
+    rng = np.random.default_rng(5)
+    folds = pd.read_csv(paths.FOLDS)
+    y = folds["label"].map(CLASSES.index).to_numpy()
+    ids = folds["image_id"].tolist()
+
+    def table(ids, labels):
+        right = rng.random(len(ids)) < 0.9
+        pred = np.where(right, labels, (labels + 1) % len(CLASSES))
+        probs = np.full((len(ids), len(CLASSES)), 0.05)
+        probs[np.arange(len(ids)), pred] = 0.85
+        return pd.DataFrame({"image_id": ids, **{f"prob_{c}": probs[:, k] for k, c in enumerate(CLASSES)}})
+
+    folder = paths.SOURCES_DIR / name
+    folder.mkdir(parents=True)
+    oof = table(ids + [f"gone{i}.jpg" for i in range(extra_oof)], np.concatenate([y, np.zeros(extra_oof, int)]))
+    oof.iloc[drop_oof:].to_csv(folder / "oof.csv", index=False)
+    truth = pd.read_csv(paths.SAMPLE_TEST_LABELS)
+    test = table(truth["image_id"].tolist(), truth["label"].map(CLASSES.index).to_numpy())
+    test.to_csv(folder / "test.csv", index=False)
+    return y
+
+
+def test_blend_sources_join_the_blend_with_weights_and_flags(project):
+    blend.run(params_for())
+    alone = read_json(paths.metrics_file("blend"))
+    assert "sources" not in alone
+    write_teammate_source(project, "mate", extra_oof=2)
+    shutil.copytree(paths.MODEL_PREDICTIONS_DIR, paths.SOURCES_DIR / "before")  # a `dvc import` of the same folds
+
+    blend.run(params_for({"blend": {"sources": ["mate", "before"]}}))
+    metrics = read_json(paths.metrics_file("blend"))
+    assert metrics["sources"]["mate"] == {"members": ["mate"], "weight": pytest.approx(metrics["model_mate"]["weight"]),
+                                          "optimistic": 1, "n_extra_oof_rows": 2}
+    assert metrics["sources"]["before"]["members"] == ["before:regnet", "before:resnet"]
+    assert metrics["sources"]["before"]["optimistic"] == 0 and metrics["optimistic"] == 1
+    assert metrics["model_mate"]["weight"] > 0.3  # the strong teammate is used
+    assert metrics["fitted"]["oof_acc"] > alone["fitted"]["oof_acc"] + 0.05
+    assert metrics["best_single"] == alone["best_single"]  # the best single model stays this run's
+    weights = read_json(paths.BLEND_WEIGHTS)["weights"]["0"]
+    assert set(weights) == {"resnet", "regnet", "mate", "before:regnet", "before:resnet"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("missing_row", "'mate' has no OOF prediction for 1 id"),
+    ("other_class", "other classes than this run's: missing ['c3'], extra ['c9']"),
+    ("extra_test", "'mate' predicts 1 test id(s) this test set does not have"),
+    ("absent", "data/sources/mate does not exist"),
+])
+def test_a_bad_blend_source_is_named(project, change, message):
+    if change != "absent":
+        write_teammate_source(project, "mate", drop_oof=int(change == "missing_row"))
+    folder = paths.SOURCES_DIR / "mate"
+    if change == "other_class":
+        frame = pd.read_csv(folder / "oof.csv")
+        frame.rename(columns={"prob_c3": "prob_c9"}).to_csv(folder / "oof.csv", index=False)
+    if change == "extra_test":
+        frame = pd.read_csv(folder / "test.csv")
+        pd.concat([frame, frame.iloc[:1].assign(image_id="new.jpg")]).to_csv(folder / "test.csv", index=False)
+    with pytest.raises(GrocerError, match=re.escape(message)):
+        blend.run(params_for({"blend": {"sources": ["mate"]}}))
+    assert not paths.metrics_file("blend").exists()
+
+
+def test_an_imported_source_on_other_folds_is_optimistic(project):
+    source = paths.SOURCES_DIR / "old"
+    shutil.copytree(paths.MODEL_PREDICTIONS_DIR, source)
+    for model in MODELS:  # the old run's folds 0 and 1 swapped
+        (source / model / "f0").rename(source / model / "tmp")
+        (source / model / "f1").rename(source / model / "f0")
+        (source / model / "tmp").rename(source / model / "f1")
+    blend.run(params_for({"blend": {"sources": ["old"]}}))
+    assert read_json(paths.metrics_file("blend"))["sources"]["old"]["optimistic"] == 1

@@ -168,6 +168,14 @@ class PairsParams(Section):
 
 class BlendParams(Section):
     calibrate_bias: bool
+    sources: list[str] = Field(description="folders under data/sources/ blended as extra members (grocer.blend_sources)")
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct(cls, sources: list[str]) -> list[str]:
+        if len(set(sources)) != len(sources) or any(not s or "/" in s or s.startswith(".") for s in sources):
+            raise ValueError("must be distinct folder names under data/sources/")
+        return sources
 
 
 class StackParams(Section):

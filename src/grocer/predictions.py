@@ -4,6 +4,8 @@ Parquet columns: `image_id`, then `logit_<class>` and `prob_<class>` for every c
 in the class-list order. Readers check the class columns and the ids, never assume.
 A table of test predictions carries the fingerprint of the test set it was made from
 (ingest's sha256) in its parquet metadata, `test_fingerprint`.
+A file from outside the pipeline (a blend source) may hold probabilities only, as parquet
+or CSV: `read_probabilities`.
 """
 
 from __future__ import annotations
@@ -69,3 +71,21 @@ def read_predictions(path: Path, classes: list[str]) -> Predictions:
     logits = frame[[f"logit_{c}" for c in classes]].to_numpy(np.float32)
     probs = frame[[f"prob_{c}" for c in classes]].to_numpy(np.float32)
     return Predictions(frame["image_id"].astype(str).tolist(), logits, probs, frame.attrs.get("test_fingerprint"))
+
+
+def read_probabilities(path: Path, classes: list[str]) -> tuple[list[str], np.ndarray]:
+    """ids and (n, n_classes) probabilities of a table with image_id and exactly the prob_<class>
+    columns of `classes` (logits, when present, are ignored); parquet or CSV."""
+    frame = pd.read_csv(path, dtype={"image_id": str}) if path.suffix == ".csv" else pd.read_parquet(path)
+    if "image_id" not in frame.columns:
+        raise GrocerError(f"{path}: no image_id column")
+    found = {c[len("prob_"):] for c in frame.columns if c.startswith("prob_")}
+    if found != set(classes):
+        raise GrocerError(f"{path}: other classes than this run's: missing {sorted(set(classes) - found)[:3]}, "
+                          f"extra {sorted(found - set(classes))[:3]}")
+    if frame["image_id"].duplicated().any():
+        raise GrocerError(f"{path}: duplicate image_id {frame['image_id'][frame['image_id'].duplicated()].iloc[0]!r}")
+    probs = frame[[f"prob_{c}" for c in classes]].to_numpy(np.float64)
+    if not (np.isfinite(probs).all() and (probs >= 0).all()) or not np.allclose(probs.sum(axis=1), 1, atol=1e-3):
+        raise GrocerError(f"{path}: prob_ columns must be probabilities summing to 1 per row")
+    return frame["image_id"].astype(str).tolist(), probs
