@@ -293,10 +293,7 @@ def test_auto_source_scores_its_choice_on_rows_it_did_not_choose_on(project):
         z = 4.0 * np.eye(len(CLASSES))[predicted]
         write_predictions(paths.prediction_table(paths.ENSEMBLE_DIRS[name], "oof"), folds["image_id"].tolist(), z,
                           softmax(z), CLASSES)
-    Path(params.data.dir).mkdir(parents=True)
-    pd.DataFrame({"image_id": [f"te{i:03d}" for i in range(N_TEST)], "label": "c0"}).to_csv(
-        Path(params.data.dir) / "sample_submission.csv", index=False)
-    submit.run(params)
+    submit.run(params)  # write_project wrote the test set and its sample_submission.csv
     selection = json.loads(paths.FINAL_METRICS.read_text())["selection"]
     assert [selection[name]["oof_acc"] for name in ("blend", "stack", "override")] == [1 / 3] * 3
     assert selection["auto_oof_acc"] == 0.0
