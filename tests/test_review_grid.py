@@ -250,3 +250,17 @@ def test_two_copies_of_one_photo_get_their_shared_thumbnail_at_once(client: Test
         assert codes == [200] * 4
         assert len(list(Path(thumbs.THUMBS_DIR).rglob("*.jpg"))) == 1
         assert not list(Path(thumbs.THUMBS_DIR).rglob("*.tmp"))
+
+
+def test_the_server_follows_a_journal_that_grows_elsewhere_or_is_rewritten(client: TestClient):
+    client.post(api("decisions"), json={"decisions": [{"image_id": i, "action": "keep"} for i in ["ki_0.png", "ki_1.png"]]})
+    assert client.get(api("state")).json()["done"] == 2
+    other_tab = TestClient(create_app(PARAMS, "g1", "t2"))  # another server appends to the same journal
+    other_tab.post("/t2/api/decision", json={"image_id": "ki_2.png", "action": "trash"})
+    assert client.get(api("state")).json()["done"] == 3
+    lines = JOURNAL.read_text().splitlines(keepends=True)
+    JOURNAL.write_text(lines[0])  # rewritten (a git checkout of an older journal): replayed from the start
+    state = client.get(api("state")).json()
+    assert state["done"] == 1 and state["last"]["image_id"] == "ki_0.png"
+    assert [t["image_id"] for t in client.get(api("page"), params={"class": "kiwi", "size": 5}).json()["items"]] == [
+        "ki_1.png", "ki_2.png"]
