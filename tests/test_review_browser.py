@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import threading
 import time
@@ -232,6 +233,8 @@ def test_grid_mode_quarantine_and_duplicates_in_a_real_browser(grid_server: int)
         page.keyboard.press("t")
         page.keyboard.press("Space")
         expect(page.locator("#grid-done-title")).to_have_text("All 3 images of orange reviewed")
+        # two writes: now a pace and the time left for the other 7 images
+        expect(page.locator("#overall-text")).to_have_text(re.compile(r"^3 / 10 reviewed · [0-9.]+ s/image · about .+ left$"))
         page.keyboard.press("z")  # no marks left: the last accepted page comes back
         expect(page.locator('.tile')).to_have_count(1)
         assert tiles(page) == ["or_3.png:keep"]
