@@ -203,7 +203,7 @@ def tiles(page: Page) -> list[str]:
 def test_grid_mode_quarantine_and_duplicates_in_a_real_browser(grid_server: int):
     journal_path = paths.REVIEW_SESSIONS_DIR / "gridder.jsonl"
     with browser_page(grid_server) as (page, failed):
-        expect(page.locator("#nav-mode")).to_have_text("Grid ▸ single")  # --mode grid
+        expect(page.locator("#nav-mode")).to_have_text("Mode: grid")  # --mode grid
         page.keyboard.press("3")  # orange, likely errors first: or_2 (the model says mandarin), or_0 | or_3
         expect(page.locator("#view-grid")).to_be_visible()
         expect(page.locator("#grid-title")).to_have_text("orange")
