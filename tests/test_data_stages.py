@@ -2,13 +2,17 @@
 
 import json
 import shutil
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
-from support.params import make_params
+from support.dataset import write_dataset
+from support.params import deep_update, default_params_dict, make_params
 from grocer import cli, paths
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache, save_cache
@@ -124,6 +128,22 @@ def test_folds_strategies(project, strategy):
     assert pd.read_csv(paths.FOLDS).equals(table)  # seeded: same folds again
 
 
+def test_folds_say_nothing_of_a_label_group_key_rarer_than_the_folds(tmp_path, monkeypatch):
+    write_dataset(tmp_path / RAW)
+    train = pd.read_csv(tmp_path / RAW / "train.csv")
+    train.loc[0, "group"] = "rare"  # a label+group key of one image, 3 folds
+    train.to_csv(tmp_path / RAW / "train.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    params = make_params({"data": {"dir": RAW}, "folds": {"n_splits": 3, "strategy": "label_group"},
+                          "run": {"folds": [0]}})
+    prepare(params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folds.run(params)
+    assert not [str(w.message) for w in caught if "least populated" in str(w.message)]
+    assert sorted(pd.read_csv(paths.FOLDS)["fold"].unique()) == [0, 1, 2]
+
+
 def test_folds_without_groups(tmp_path, monkeypatch, capsys):
     from conftest import write_dataset
 
@@ -183,3 +203,19 @@ def test_cli_turns_errors_into_one_line(project, capsys):
     assert cli.main(["ingest"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("grocer ingest: error: params.yaml: data.dir:")
+
+
+def test_cache_names_a_train_image_corrupted_after_ingest(tmp_path, monkeypatch, capsys):
+    write_dataset(tmp_path / RAW, per_class=30)  # 90 train images: decoded by the process pool
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_text(yaml.safe_dump(deep_update(default_params_dict(), {"data": {"dir": RAW}})))
+    prepare(make_params({"data": {"dir": RAW}}))
+    broken = tmp_path / RAW / "train" / "class1" / "tr_1_007.png"
+    broken.write_bytes(broken.read_bytes()[:300])
+    capsys.readouterr()
+    assert cli.main(["cache"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"grocer cache: error: image {RAW}/train/class1/tr_1_007.png cannot "
+                                                   "be decoded (OSError: "), err
+    assert err.endswith("it changed after ingest: re-run from ingest (`dvc repro`)\n")
+    assert not paths.CACHE_DIR.exists()

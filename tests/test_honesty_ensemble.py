@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support.dataset import write_test_set
 from support.params import deep_update, make_params
 from grocer import atomic, paths
 from grocer.predictions import read_predictions, softmax, write_predictions
@@ -30,7 +31,6 @@ CLASSES = ["c0", "c1", "c2", "c3"]
 MODELS = ["resnet", "regnet"]
 PAIR = "c0-c1"
 N_ROWS, N_TEST, N_FOLDS = 240, 30, 3
-SHA = "f" * 64
 
 
 def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: int = 0) -> None:
@@ -46,7 +46,7 @@ def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: 
     test_y = rng.integers(0, len(CLASSES), N_TEST)
     (root / paths.INTERIM_DIR).mkdir(parents=True)
     (root / paths.CLASSES).write_text(json.dumps({"classes": CLASSES}))
-    (root / paths.TEST_FINGERPRINT).write_text(json.dumps({"n_images": N_TEST, "sha256": SHA}))
+    sha = write_test_set(root, test_ids)
     write_labels(root, ids, y, folds)
 
     def logits(labels: np.ndarray) -> np.ndarray:
@@ -65,7 +65,7 @@ def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: 
             for split, split_ids, labels in (("oof", fold_ids, y[folds == k]), ("test", test_ids, test_y)):
                 z = logits(labels)
                 write_predictions(paths.prediction_table(item, split), split_ids, z, softmax(z), CLASSES)
-            (item / "meta.json").write_text(json.dumps({"test_fingerprint": SHA}))
+            (item / "meta.json").write_text(json.dumps({"test_fingerprint": sha}))
         item = root / paths.pair_item_dir(PAIR, k)
         for split, split_ids, labels in (("oof", fold_ids, y[folds == k]), ("test", test_ids, test_y)):
             frame = pd.DataFrame({"image_id": split_ids, "prob_b": expert(labels)})
@@ -111,8 +111,9 @@ def write_confused_base(root: Path, run_folds: list[int], seed: int = 1) -> None
                       softmax(z), CLASSES)
     test_ids = [f"te{i:03d}" for i in range(N_TEST)]
     test_z = rng.normal(0, 1, (N_TEST, len(CLASSES)))
+    fingerprint = json.loads((root / paths.TEST_FINGERPRINT).read_text())["sha256"]
     write_predictions(root / paths.prediction_table(paths.STACK_DIR, "test"), test_ids, test_z, softmax(test_z),
-                      CLASSES)
+                      CLASSES, fingerprint)
 
 
 @pytest.fixture
@@ -293,10 +294,7 @@ def test_auto_source_scores_its_choice_on_rows_it_did_not_choose_on(project):
         z = 4.0 * np.eye(len(CLASSES))[predicted]
         write_predictions(paths.prediction_table(paths.ENSEMBLE_DIRS[name], "oof"), folds["image_id"].tolist(), z,
                           softmax(z), CLASSES)
-    Path(params.data.dir).mkdir(parents=True)
-    pd.DataFrame({"image_id": [f"te{i:03d}" for i in range(N_TEST)], "label": "c0"}).to_csv(
-        Path(params.data.dir) / "sample_submission.csv", index=False)
-    submit.run(params)
+    submit.run(params)  # write_project wrote the test set and its sample_submission.csv
     selection = json.loads(paths.FINAL_METRICS.read_text())["selection"]
     assert [selection[name]["oof_acc"] for name in ("blend", "stack", "override")] == [1 / 3] * 3
     assert selection["auto_oof_acc"] == 0.0

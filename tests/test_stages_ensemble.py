@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from support.dataset import write_test_set
 from support.params import deep_update, default_params_dict, make_params
 from grocer import atomic, cli, paths
 from grocer.errors import GrocerError
@@ -25,7 +26,6 @@ from grocer.stages import audit, blend, choose_pairs, override, stack, submit
 CLASSES = ["c0", "c1", "c2", "c3"]
 MODELS = ["resnet", "regnet"]
 N_TRAIN, N_TEST, N_FOLDS = 150, 40, 3
-SHA = "f" * 64
 
 
 def fake_logits(rng: np.random.Generator, y: np.ndarray, strength: float) -> np.ndarray:
@@ -58,16 +58,12 @@ def write_project(root: Path, data_dir: str = "data/sample", id_col: str = "imag
 
     (root / "data/interim").mkdir(parents=True)
     (root / paths.CLASSES).write_text(json.dumps({"classes": CLASSES}))
-    (root / paths.TEST_FINGERPRINT).write_text(json.dumps({"n_images": N_TEST, "sha256": SHA}))
     (root / paths.FOLDS).parent.mkdir(parents=True)
     pd.DataFrame({"image_id": train_ids, "label": [CLASSES[k] for k in y], "group": groups, "fold": folds}).to_csv(
         root / paths.FOLDS, index=False
     )
     order = rng.permutation(N_TEST)  # the sample's order is not the prediction tables' order
-    (root / data_dir).mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({id_col: [test_ids[i] for i in order], label_col: "c0"}).to_csv(
-        root / data_dir / "sample_submission.csv", index=False
-    )
+    sha = write_test_set(root, test_ids, data_dir, id_col, label_col, [test_ids[i] for i in order], "c0")
     (root / paths.SAMPLE_TRUTH_DIR).mkdir(parents=True)
     pd.DataFrame({"image_id": test_ids, "label": [CLASSES[k] for k in test_y], "group": "g"}).to_csv(
         root / paths.SAMPLE_TEST_LABELS, index=False
@@ -82,13 +78,14 @@ def write_project(root: Path, data_dir: str = "data/sample", id_col: str = "imag
             shuffled = rng.permutation(N_TEST)  # every table in its own order
             shuffled_ids = [test_ids[i] for i in shuffled]
             write_table(item / "test.parquet", shuffled_ids, fake_logits(rng, test_y[shuffled], strength))
-            (item / "meta.json").write_text(json.dumps({"test_fingerprint": SHA}))
+            (item / "meta.json").write_text(json.dumps({"test_fingerprint": sha}))
     for k in range(N_FOLDS):
         item = root / paths.pair_item_dir("c0-c1", k)
         val = folds == k
         write_expert(item / "oof.parquet", [i for i, v in zip(train_ids, val) if v], y[val], rng)
         write_expert(item / "test.parquet", test_ids, test_y, rng)
-    return {"train_ids": train_ids, "test_ids": test_ids, "sample_order": [test_ids[i] for i in order]}
+    return {"train_ids": train_ids, "test_ids": test_ids, "sample_order": [test_ids[i] for i in order],
+            "fingerprint": sha}
 
 
 OVERRIDES = {
@@ -455,7 +452,7 @@ def test_override_stage_fixes_a_confused_stack_and_touches_only_pair_rows(projec
                       probs, CLASSES)
     test_probs = np.tile([0.47, 0.49, 0.02, 0.02], (N_TEST, 1))
     write_predictions(paths.prediction_table(paths.STACK_DIR, "test"), project["test_ids"], np.log(test_probs),
-                      test_probs, CLASSES)
+                      test_probs, CLASSES, project["fingerprint"])
 
     override.run(params_for({"override": {"calibrate": "none"}}))  # the rows outside the pair stay as they are
     metrics = read_json(paths.metrics_file("override"))

@@ -23,7 +23,7 @@ import numpy as np
 
 from grocer import atomic, paths
 from grocer.blend_sources import load_sources
-from grocer.dataset import load_classes
+from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.blend import blend_probs, fit_class_bias, fit_weights, log_probs
 from grocer.ensemble.crossfit import cross_fit, evaluation_folds
 from grocer.ensemble.metrics import oof_scores
@@ -33,6 +33,7 @@ from grocer.predictions import softmax, write_predictions
 
 
 def run(params: Params) -> None:
+    fingerprint = verify_test_set(params.data)
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
     matrix = load_model_matrix(params.run.models, params.run.folds, rows, classes)
@@ -94,7 +95,8 @@ def run(params: Params) -> None:
         tmp = staged.dir(paths.BLEND_DIR)
         write_predictions(paths.prediction_table(tmp, "oof"), rows.ids, oof_logits, softmax(oof_logits), classes)
         write_predictions(
-            paths.prediction_table(tmp, "test"), matrix.test_ids, test_logits, softmax(test_logits), classes
+            paths.prediction_table(tmp, "test"), matrix.test_ids, test_logits, softmax(test_logits), classes,
+            fingerprint,
         )
         atomic.write_json(tmp / paths.BLEND_WEIGHTS.name, {
             "weights": {str(k): dict(zip(members, map(float, weights[k]))) for k in matrix.folds},
