@@ -191,7 +191,7 @@ def test_stage_writes_the_project_paths(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_clean_catches_the_injected_defects(out: Path, monkeypatch: pytest.MonkeyPatch):
     """ingest + clean on the generated sample: every rule-detectable defect, few clean images lost."""
-    from grocer.sample_truth import clean_recall
+    from grocer.sample.truth import clean_recall
     from grocer.stages import clean, ingest
 
     monkeypatch.chdir(out)

@@ -20,7 +20,7 @@ from grocer.predictions import softmax, write_predictions
 from grocer.ensemble.stack import build_features, create_meta_model
 from grocer.ensemble.override import candidates
 from grocer.ensemble.temperature import fit_temperature, scale
-from grocer.ensemble_inputs import load_model_matrix, load_oof_rows, load_pair_experts
+from grocer.ensemble.inputs import load_model_matrix, load_oof_rows, load_pair_experts
 from grocer.stages import audit, blend, choose_pairs, override, stack, submit
 
 CLASSES = ["c0", "c1", "c2", "c3"]

@@ -26,7 +26,7 @@ from grocer import atomic, paths
 from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.audit import GroupTable, audit
 from grocer.ensemble.metrics import confusion, top_confusions
-from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
+from grocer.ensemble.inputs import load_oof_rows, read_stage_predictions
 from grocer.params import Params
 from grocer.stages.submit import read_final
 

@@ -27,7 +27,7 @@ from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.blend import blend_probs, fit_class_bias, fit_weights, log_probs
 from grocer.ensemble.crossfit import cross_fit, evaluation_folds
 from grocer.ensemble.metrics import oof_scores
-from grocer.ensemble_inputs import load_model_matrix, load_oof_rows
+from grocer.ensemble.inputs import load_model_matrix, load_oof_rows
 from grocer.params import Params
 from grocer.predictions import softmax, write_predictions
 

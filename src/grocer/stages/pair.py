@@ -35,6 +35,7 @@ from grocer.dataset import load_classes, verify_fingerprint, verify_test_set
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
 from grocer.params import Params
+from grocer.predictions import write_expert_table
 from grocer.stages.train import STATE_FILE, item_img_size, zoo_entry
 from grocer.training import checkpoint, distributed
 from grocer.training.augment import build_eval_transforms, build_train_transforms
@@ -128,10 +129,8 @@ def run(params: Params, pair: str, fold: int) -> None:
     with atomic.together() as staged:
         tmp = staged.dir(paths.pair_item_dir(pair, fold))
         checkpoint.write_item(tmp, result, config)
-        atomic.write_frame(paths.prediction_table(tmp, "oof"),
-                           pd.DataFrame({"image_id": fold_rows["image_id"].tolist(), "prob_b": oof_prob}))
-        atomic.write_frame(paths.prediction_table(tmp, "test"),
-                           pd.DataFrame({"image_id": cache.test_ids, "prob_b": test_prob}))
+        write_expert_table(paths.prediction_table(tmp, "oof"), fold_rows["image_id"].tolist(), oof_prob)
+        write_expert_table(paths.prediction_table(tmp, "test"), cache.test_ids, test_prob)
         staged.write_json(paths.pair_metrics(pair, fold), metrics)
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"pair {pair}-f{fold}: auc {metrics['auc']:.4f} f1 {metrics['f1']:.4f} n {metrics['n']} "

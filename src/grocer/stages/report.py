@@ -31,7 +31,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from grocer import atomic, paths
 from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.metrics import confusion
-from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
+from grocer.ensemble.inputs import load_oof_rows, read_stage_predictions
 from grocer.errors import GrocerError
 from grocer.params import Params
 from grocer.stages.submit import STEP_NAMES, read_final
