@@ -105,8 +105,8 @@ def tiny_params(train: dict | None = None, **sections: dict) -> Params:
         },
         # every trick on (mixing, SWA, strong augmentation), so the tests exercise them
         "aug": {"crop_scale": 0.35, "flips": "square", "degrade_prob": 0.3, "dropout_prob": 0.5},
-        "train": {"device": "cpu", "img_size": 32, "epochs": 2, "batch_size": 8, "warmup_epochs": 1,
-                  "swa_start": 1, "mix_prob": 0.3, "mix_off_epochs": 1, "num_workers": 0, **(train or {})},
+        "train": {"img_size": 32, "epochs": 2, "batch_size": 8, "warmup_epochs": 1,
+                  "swa_start": 1, "mix_prob": 0.3, "mix_off_epochs": 1, **(train or {})},
         "pairs": {"list": ["class0-class1"], "model": "effnet", "epochs": 2},
     }
     return params_module.parse(deep_update(deep_update({**default_params_dict(), "zoo": {}}, tiny), sections))

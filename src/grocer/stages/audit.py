@@ -10,7 +10,8 @@ that never saw it. With `label_group` or `label` the group's other images were i
 training, so the numbers rank how hard each (seen) product code is; `logo_honest`
 (1 for `group`, else 0) records which one the metrics are.
 
-Writes metrics/audit.json, plots/audit_groups.csv (group, label, n, correct, acc,
+Writes metrics/audit.json (every number), metrics/risk.json (the headline figures of
+RISK_KEYS, what `dvc exp show` prints), plots/audit_groups.csv (group, label, n, correct, acc,
 below_min_acc; worst group first; header only without groups) and
 plots/audit_confusions.csv (the largest true -> predicted cells, by class name).
 """
@@ -31,6 +32,10 @@ from grocer.params import Params
 
 TOP_CONFUSIONS = 10  # rows of plots/audit_confusions.csv
 GROUP_COLUMNS = ["group", "label", "n", "correct", "acc", "below_min_acc"]
+# the risk in a few columns: the bootstrap interval, the worst private-size holdout, the
+# worst class and product code (the group keys only with a group column)
+RISK_KEYS = ("boot_p05", "boot_p95", "holdout_min", "holdout_median", "class_acc_min", "classes_below_min_acc",
+             "group_acc_min", "groups_below_min_acc", "group_boot_p05", "group_boot_p95", "logo_honest")
 
 
 def group_frame(table: GroupTable | None, classes: list[str], min_acc: float) -> pd.DataFrame:
@@ -79,3 +84,4 @@ def run(params: Params) -> None:
     atomic.write_frame(paths.AUDIT_GROUPS, group_frame(table, classes, params.audit.min_acc))
     atomic.write_frame(paths.AUDIT_CONFUSIONS, confusion_frame(rows.y, pred, classes))
     atomic.write_json(paths.metrics_file("audit"), metrics)
+    atomic.write_json(paths.RISK_METRICS, {key: metrics[key] for key in RISK_KEYS if key in metrics})
