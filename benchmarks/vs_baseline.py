@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/vs_baseline.py                      # the embedded sample
     .venv/bin/python benchmarks/vs_baseline.py --data DIR --test-labels CSV [--groups CSV] \
-        [-S data.group_col=null -S 'pairs.list=[]' ...]
+        [-S data.group_col=null -S 'pairs.list=[]' ...] [--variant 'NAME:train.epochs=15;aug.crop_scale=1' ...]
 
 On a data folder with known test labels (the sample's truth by default), in one run:
 
@@ -19,7 +19,10 @@ the seconds each stage process spent before its first line of work (interpreter,
 params; logged by the CLI, see GROCER_STARTUP_LOG in grocer.cli), summed, over the
 repro's wall time. When the test labels carry a group column and a groups table marks
 test-only groups (the sample's truth does), accuracy on seen and unseen groups too.
-The test labels are only reported: nothing is tuned on them.
+Each --variant then runs `dvc exp run -S ...` from the defaults in the same project, so
+alternatives (a frontier, or the previous default) are scored in the same run; the stages
+a variant does not change come from DVC's run-cache, so its wall time counts only the
+stages it re-ran. The test labels are only reported: nothing is tuned on them.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from grocer.stages.submit import STEP_NAMES, submitted_step
+from grocer.stages.submit import STEP_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -95,6 +98,46 @@ def timed(cmd: list[str], cwd: Path, env: dict, log: Path) -> float:
     return time.perf_counter() - started
 
 
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """'name:key=value;key=value' -> (name, ['key=value', ...]) for `dvc exp run -S`."""
+    name, sep, assignments = text.partition(":")
+    if not sep or not name or not assignments:
+        raise SystemExit(f"--variant {text!r}: expected NAME:key=value;key=value")
+    return name, [a for a in assignments.split(";") if a]
+
+
+def grocer_result(project: Path, truth: pd.DataFrame, test_only: set[str]) -> dict:
+    """The finished workspace's test scores and OOF figures."""
+    final = json.loads((project / "metrics/final.json").read_text())
+    blend = json.loads((project / "metrics/blend.json").read_text())
+    steps = {step: final[step] for step in STEP_NAMES if step in final}
+    members = {k[len("model_"):]: v for k, v in blend.items() if k.startswith("model_")}
+    return {"test": scores(truth, project / "data/submission/submission.csv", test_only), "final": final,
+            "steps": steps, "members": members, "submitted": final["submitted"]}
+
+
+def row(name: str, s: dict, wall: float) -> str:
+    groups_part = f"  seen {s['seen_acc']:.3f}  unseen {s['unseen_acc']:.3f} (n={s['n_unseen']})" if "unseen_acc" in s else ""
+    return f"{name:<10} test acc {s['acc']:.3f}  macro-F1 {s['f1']:.3f}{groups_part}  wall {wall:.0f}s"
+
+
+def report(name: str, result: dict, base: dict, wall: float) -> None:
+    test, final = result["test"], result["final"]
+    print(row(name, test, wall))
+    print(f"  vs baseline: {100 * (test['acc'] - base['acc']):+.1f} points accuracy, "
+          f"{100 * (test['f1'] - base['f1']):+.1f} macro-F1")
+    print(f"  submitted step: {result['submitted']}, OOF acc {final['oof_acc']:.3f} "
+          f"(test - OOF: {100 * (test['acc'] - final['oof_acc']):+.1f} points); ensemble lift: submitted OOF - "
+          f"best single OOF = {100 * (final['oof_acc'] - final['best_single']['oof_acc']):+.1f} points")
+    best_member = max(v["oof_acc"] for v in result["members"].values())
+    for member, scores_ in result["members"].items():
+        print(f"  member {member:<10} OOF acc {scores_['oof_acc']:.3f}  ({scores_['oof_acc'] / best_member:.3f} x best)"
+              f"  blend weight {scores_['weight']:.2f}")
+    for step, step_scores in result["steps"].items():
+        mark = "  <- submitted" if step == result["submitted"] else ""
+        print(f"  step {step:<12} OOF acc {step_scores['oof_acc']:.3f}  macro-F1 {step_scores['oof_f1']:.3f}{mark}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="competition folder (default: the embedded sample)")
@@ -102,10 +145,13 @@ def main() -> None:
                     help="image_id,label[,group] of the test images (default: the sample's truth)")
     ap.add_argument("--groups", type=Path, default=None, help="group,test_only table of the groups (optional)")
     ap.add_argument("-S", dest="overrides", action="append", default=[], help="data.* or pairs.list override")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:k=v;k=v",
+                    help="also run `dvc exp run -S k=v ...` from the defaults in the same project (repeatable)")
     ap.add_argument("--keep", type=Path, default=None, help="run in this folder and keep it (default: a temp dir)")
     args = ap.parse_args()
     if (args.data is None) != (args.test_labels is None):
         raise SystemExit("--data and --test-labels go together (neither: the embedded sample)")
+    variants = [parse_variant(v) for v in args.variant]
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="grocer-vs-baseline-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -113,7 +159,7 @@ def main() -> None:
     copy_project(project, args.data, args.overrides)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CI": "true",
            "GROCER_STARTUP_LOG": str(work / "startup.tsv")}
-    env.pop("PYTHONPATH", None)
+    env["PYTHONPATH"] = str(project / "src")  # the copy runs its own code, not the installed checkout's
     repro_wall = timed([str(BIN / "dvc"), "repro"], project, env, work / "repro.log")
     # the sample is generated by the repro: the baseline then trains on exactly those files
     data = args.data or project / "data/sample"
@@ -128,39 +174,24 @@ def main() -> None:
         test_only = set(table.loc[table["test_only"] == "True", "group"])
     truth = pd.read_csv(test_labels, dtype=str)
     base = scores(truth, work / "baseline.csv", test_only)
-    grocer = scores(truth, project / "data/submission/submission.csv", test_only)
-    final = json.loads((project / "metrics/final.json").read_text())
-    blend = json.loads((project / "metrics/blend.json").read_text())
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    steps = {step: final[step] for step in STEP_NAMES if step in final}
-    submitted = submitted_step(steps, params["submit"]["source"], params["override"]["base"])
+    default = grocer_result(project, truth, test_only)
     startup = pd.read_csv(work / "startup.tsv", sep="\t", names=["command", "seconds"])
-    members = {k[len("model_"):]: v for k, v in blend.items() if k.startswith("model_")}
-    best_member = max(v["oof_acc"] for v in members.values())
-
-    def row(name: str, s: dict, wall: float) -> str:
-        groups_part = (f"  seen {s['seen_acc']:.3f}  unseen {s['unseen_acc']:.3f} (n={s['n_unseen']})"
-                       if "unseen_acc" in s else "")
-        return f"{name:<10} test acc {s['acc']:.3f}  macro-F1 {s['f1']:.3f}{groups_part}  wall {wall:.0f}s"
 
     print(f"data: {data}  ({len(truth)} test images; run in {work})")
     print(row("baseline", base, base_wall))
-    print(row("grocer", grocer, repro_wall))
-    print(f"difference: {100 * (grocer['acc'] - base['acc']):+.1f} points accuracy, "
-          f"{100 * (grocer['f1'] - base['f1']):+.1f} macro-F1")
-    print(f"grocer submitted step: {submitted}, OOF acc {final['oof_acc']:.3f} "
-          f"(test - OOF: {100 * (grocer['acc'] - final['oof_acc']):+.1f} points)")
-    print(f"ensemble lift: submitted OOF - best single OOF = {100 * (final['oof_acc'] - final['best_single']['oof_acc']):+.1f} points")
-    for name, member in members.items():
-        print(f"  member {name:<10} OOF acc {member['oof_acc']:.3f}  ({member['oof_acc'] / best_member:.3f} x best)"
-              f"  blend weight {member['weight']:.2f}")
-    for step, step_scores in steps.items():
-        mark = "  <- submitted" if step == submitted else ""
-        print(f"  step {step:<12} OOF acc {step_scores['oof_acc']:.3f}  macro-F1 {step_scores['oof_f1']:.3f}{mark}")
+    report("grocer", default, base, repro_wall)
     share = startup["seconds"].sum() / repro_wall
     print(f"start-up: {startup['seconds'].sum():.0f}s over {len(startup)} stage processes = {100 * share:.0f}% "
           f"of the repro's {repro_wall:.0f}s (per command, mean s: "
           + ", ".join(f"{c} {s:.1f}" for c, s in startup.groupby("command")["seconds"].mean().items()) + ")")
+    for name, assignments in variants:
+        # each variant starts from the committed defaults; the stages it does not change come from the run-cache
+        subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=project, check=True)
+        cmd = [str(BIN / "dvc"), "exp", "run", "-n", name] + [a for kv in assignments for a in ("-S", kv)]
+        wall = timed(cmd, project, env, work / f"variant-{name}.log")
+        print(f"variant {name}: {' '.join(assignments)}  (wall counts only the stages it re-ran)")
+        report(name, grocer_result(project, truth, test_only), base, wall)
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ TINY = {
     "run": {"models": ["tiny"], "folds": [0, 1]},
     "zoo": {
         "tiny": {"arch": "test_convnext", "pretrained": False, "pretrained_file": None, "channels_last": False,
-                 "drop_rate": 0.0, "drop_path_rate": 0.0, "img_size": None},
+                 "drop_rate": 0.0, "drop_path_rate": 0.0},
     },
     "train": {"img_size": 32, "epochs": 2, "batch_size": 32, "swa_start": 1, "warmup_epochs": 0},
     "pairs": {"list": ["mandarin-orange"], "model": "tiny", "epochs": 1},

@@ -9,6 +9,10 @@ file formats of the contract. Layout, relative to `root` (the test's cwd):
     data/interim/classes.json
     data/interim/clean/                ki_3 is unreadable (drop), ma_3 an outlier (quarantine)
     data/predictions/blend/oof.parquet only with predictions=True
+
+With duplicates=True, ma_4.png is a byte copy of or_1.png filed under mandarin: clean
+drops both as cross_label_duplicate, and the pair is one duplicate group (ma_4 the
+keeper: same size, first id).
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ CLASSES = ["kiwi", "mandarin", "orange"]
 COLOURS = {"orange": (235, 125, 20), "mandarin": (245, 160, 40), "kiwi": (120, 95, 45)}
 PREFIX = {"orange": "or", "mandarin": "ma", "kiwi": "ki"}
 DROPPED, QUARANTINED = "ki_3.png", "ma_3.png"
+COPY, ORIGINAL = "ma_4.png", "or_1.png"
 
 
-def build(root: Path, predictions: bool = False, size: int = 64) -> pd.DataFrame:
+def build(root: Path, predictions: bool = False, size: int = 64, duplicates: bool = False) -> pd.DataFrame:
     """Write the project under `root` (paths relative to it); returns the manifest."""
     rng = np.random.default_rng(0)
     rows = []
@@ -43,6 +48,10 @@ def build(root: Path, predictions: bool = False, size: int = 64) -> pd.DataFrame
             rows.append({"split": "train", "image_id": image_id, "label": label, "group": f"{label}-g{i % 2}",
                          "path": f"data/raw/train/{label}/{image_id}"})
     (root / "data/raw/train/kiwi" / DROPPED).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    if duplicates:
+        (root / "data/raw/train/mandarin" / COPY).write_bytes((root / "data/raw/train/orange" / ORIGINAL).read_bytes())
+        rows.append({"split": "train", "image_id": COPY, "label": "mandarin", "group": "mandarin-g0",
+                     "path": f"data/raw/train/mandarin/{COPY}"})
     (root / "data/raw/test_images").mkdir(parents=True)
     for k in range(2):
         draw_image(rng, COLOURS["orange"], (size, size)).save(root / f"data/raw/test_images/te_{k}.png")
@@ -60,6 +69,8 @@ def build(root: Path, predictions: bool = False, size: int = 64) -> pd.DataFrame
     train["reasons"] = ""
     train.loc[train["image_id"] == DROPPED, ["decision", "reasons"]] = ["drop", "unreadable"]
     train.loc[train["image_id"] == QUARANTINED, ["decision", "reasons"]] = ["quarantine", "outlier"]
+    if duplicates:
+        train.loc[train["image_id"].isin([COPY, ORIGINAL]), ["decision", "reasons"]] = ["drop", "cross_label_duplicate"]
     clean = root / paths.CLEAN_DIR
     clean.mkdir(parents=True)
     train.to_csv(clean / "decisions.csv", index=False)

@@ -62,7 +62,9 @@ def imported_names(file: Path) -> set[str]:
 
 def import_closure(module: str) -> set[str]:
     """Source files (relative to src/) of `module`, everything it imports inside grocer, and
-    the packages' __init__ files on the way (importing a.b.c runs a/__init__ and a/b/__init__)."""
+    the packages' __init__ files on the way (importing a.b.c runs a/__init__ and a/b/__init__).
+    What a NOT_DEPS module imports serves it alone (params.py validates pair names with
+    grocer.pairs), so the walk does not go through them."""
     todo, seen = [module], set()
     while todo:
         name = todo.pop()
@@ -72,7 +74,8 @@ def import_closure(module: str) -> set[str]:
             if file is None or file in seen:
                 continue
             seen.add(file)
-            todo.extend(imported_names(file))
+            if str(file.relative_to(SRC)) not in NOT_DEPS:
+                todo.extend(imported_names(file))
     return {str(f.relative_to(SRC)) for f in seen}
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from grocer.ensemble.metrics import binary_scores, confusion, log_loss, oof_scores, top_confusions
+from grocer.ensemble.metrics import binary_scores, confusion, log_loss, most_confused_pairs, oof_scores, top_confusions
 
 
 def test_scores_on_a_known_case():
@@ -33,3 +33,13 @@ def test_binary_scores():
     assert np.isclose(out["f1_at_05"], 0.5)
     assert np.isclose(out["f1_tuned"], 0.8)
     assert "auc" not in binary_scores(np.array([True, True]), np.array([0.2, 0.9]), 0.5)
+
+
+def test_most_confused_pairs_count_both_ways_and_skip_listed_pairs():
+    matrix = np.array([[50, 3, 0, 1],
+                       [4, 40, 0, 0],
+                       [0, 6, 30, 0],
+                       [1, 0, 0, 20]])
+    assert most_confused_pairs(matrix, 3, set()) == [(0, 1, 7), (1, 2, 6), (0, 3, 2)]
+    assert most_confused_pairs(matrix, 2, {frozenset((0, 1))}) == [(1, 2, 6), (0, 3, 2)]
+    assert most_confused_pairs(matrix, 9, set()) == [(0, 1, 7), (1, 2, 6), (0, 3, 2)]  # only pairs with confusions

@@ -21,9 +21,14 @@ def test_repo_params_yaml_is_valid():
         ({"train": {"sam": 1}}, "train.sam: Input should be a valid boolean"),
         ({"folds": {"n_splits": 1}}, "folds.n_splits: Input should be greater than or equal to 2"),
         ({"pairs": {"list": ["mandarin_orange"]}}, "pair 'mandarin_orange' must be two different class names"),
+        ({"pairs": {"list": ["top0"]}}, "pair 'top0' must be two different class names joined by '-', or a slot topN"),
+        ({"pairs": {"list": ["top1", "top1"]}}, "pairs.list: lists an entry twice"),
         ({"run": {"models": ["nope"]}}, "model 'nope' is not in zoo"),
         ({"run": {"folds": [0, 7]}}, "run.folds must be distinct values in 0..4"),
-        ({"zoo": {"resnet": {"img_size": 512}}}, "cache.img_size (72) is smaller than a model's img_size (512)"),
+        ({"zoo": {"resnet": {"train": {"img_size": 512}}}}, "cache.img_size (72) is smaller than a model's img_size (512)"),
+        ({"zoo": {"resnet": {"train": {"epoch": 3}}}}, "zoo.resnet.train overrides: epoch: unknown key"),
+        ({"zoo": {"regnet": {"train": {"epochs": 1}}}}, "zoo.regnet.train overrides: warmup_epochs (1) must be below epochs (1)"),
+        ({"zoo": {"resnet": {"aug": {"flips": "diagonal"}}}}, "zoo.resnet.aug overrides: flips: 'diagonal' is not allowed"),
         ({"surprise": {"a": 1}}, "surprise: unknown key"),
         ({"train": {"nproc": 2}}, "nproc (2) needs distributed: ddp"),
         ({"train": {"distributed": "ddp", "nproc": 3}}, "batch_size (64) must be a multiple of nproc (3)"),
@@ -34,6 +39,15 @@ def test_bad_values_name_the_key(overrides, message):
     with pytest.raises(ParamsError) as err:
         parse(deep_update(default_params_dict(), overrides))
     assert message in str(err.value)
+
+
+def test_a_models_recipe_overrides_only_its_own_keys():
+    loaded = parse(deep_update(default_params_dict(), {"zoo": {"resnet": {"train": {"seed": 3, "lr": 0.001},
+                                                                          "aug": {"profile": "none"}}}}))
+    resnet, regnet = loaded.for_model("resnet"), loaded.for_model("regnet")
+    assert (resnet.train.seed, resnet.train.lr, resnet.aug.profile) == (3, 0.001, "none")
+    assert resnet.train.epochs == loaded.train.epochs and resnet.aug.crop_scale == loaded.aug.crop_scale
+    assert (regnet.train, regnet.aug) == (loaded.train, loaded.aug)
 
 
 def test_missing_key_is_named():

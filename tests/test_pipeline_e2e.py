@@ -76,8 +76,8 @@ def test_augmentation_ab_shows_in_metrics_diff(repo):
     assert "metrics/models.json" in changed and set(changed) <= HEADLINE
     # a per-item file is a cached out, not a declared metric: named, it diffs all the same
     item = json.loads(dvc(root, "metrics", "diff", "color-off", "color-on", "--json",
-                          "--targets", "metrics/train/tiny-f0.json").stdout)
-    assert "acc" in item["metrics/train/tiny-f0.json"]
+                          "--targets", "plots/train/tiny-f0/metrics.json").stdout)
+    assert "acc" in item["plots/train/tiny-f0/metrics.json"]
 
 
 def metric_columns(exp_show: list) -> dict[str, list[str]]:
@@ -133,8 +133,8 @@ def test_queued_experiments_run_in_parallel_workers(repo):
         ran = ran_stages(dvc(root, "queue", "logs", name).stdout)
         assert "stack" in ran and not any(s.startswith(("train@", "infer@", "pair@")) for s in ran), ran
     changed = json.loads(dvc(root, "metrics", "diff", *names, "--json", "--targets", "metrics/stack.json",
-                             "metrics/train/tiny-f0.json").stdout)
-    assert "metrics/stack.json" in changed and "metrics/train/tiny-f0.json" not in changed
+                             "plots/train/tiny-f0/metrics.json").stdout)
+    assert "metrics/stack.json" in changed and "plots/train/tiny-f0/metrics.json" not in changed
 
 
 def test_exp_show_follows_a_running_item(repo):

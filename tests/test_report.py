@@ -22,7 +22,7 @@ FINAL = {
     "blend": {"oof_acc": 0.76, "oof_f1": 0.75},
     "bias": {"oof_acc": 0.78, "oof_f1": 0.77},
     "stack": {"oof_acc": 0.81, "oof_f1": 0.80},
-    "override": {"oof_acc": 0.8333, "oof_f1": 0.82},
+    "override": {"oof_acc": 0.8333, "oof_f1": 0.82}, "submitted": "override", "source": "override",
 }
 BLEND = {
     "oof_coverage": 1.0, "n_oof": 60,
@@ -52,7 +52,7 @@ def write_item_curves(model: str, fold: int, epochs: int = 3) -> None:
 def project(tmp_path, monkeypatch):
     write_oof_project(tmp_path, with_groups=True)
     monkeypatch.chdir(tmp_path)
-    paths.METRICS_DIR.mkdir()
+    paths.METRICS_DIR.mkdir(exist_ok=True)
     paths.FINAL_METRICS.write_text(json.dumps(FINAL))
     paths.metrics_file("blend").write_text(json.dumps(BLEND))
     for model in MODELS:
@@ -113,7 +113,7 @@ def test_switched_off_steps_are_absent(project):
 
 
 def test_final_metrics_without_steps_is_an_error(project):
-    paths.FINAL_METRICS.write_text(json.dumps({"oof_acc": 0.8}))
+    paths.FINAL_METRICS.write_text(json.dumps({"oof_acc": 0.8, "submitted": "override", "source": "override"}))
     with pytest.raises(GrocerError, match="none of the steps"):
         report.run(make_params(PARAMS))
 

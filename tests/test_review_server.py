@@ -22,7 +22,7 @@ from grocer.predictions import write_predictions
 from grocer.review import catalog as catalog_module
 from grocer.review import journal
 from grocer.review.replay import resolve
-from grocer.review.server import bind, create_app, default_session
+from grocer.review.server import MAX_BODY, bind, create_app, default_session
 from grocer.review.server import run as run_review
 
 TOKEN = "tok-EN_123"
@@ -190,7 +190,7 @@ def test_static_does_not_escape_its_folder(client: TestClient, path: str):
     (json.dumps({"image_id": "or_0.png", "action": "relabel", "new_label": "durian"}).encode(), "'durian' is not a class"),
     (json.dumps({"image_id": "or_0.png", "action": "relabel", "new_label": "orange"}).encode(), "own class"),
     (json.dumps({"image_id": "or_0.png", "action": "keep", "new_label": "kiwi"}).encode(), "only for relabel"),
-    (json.dumps({"image_id": "or_0.png", "action": "keep", "pad": "x" * 5000}).encode(), "too large"),
+    (json.dumps({"image_id": "or_0.png", "action": "keep", "pad": "x" * MAX_BODY}).encode(), "too large"),
 ])
 def test_malformed_decision_is_400_and_writes_nothing(client: TestClient, body: bytes, message: str):
     response = client.post(api("decision"), content=body, headers={"content-type": "application/json"})
@@ -349,11 +349,25 @@ def test_oof_from_training_dirs_when_nothing_else(project: Path):
     assert files == [Path("models/m/fold1/oof.parquet")] and "under models/" in description
 
 
-def test_predictions_with_another_class_list_are_an_error(project: Path):
-    frame = pd.read_parquet(paths.BLEND_DIR / "oof.parquet").drop(columns=["prob_kiwi"])
-    frame.to_parquet(paths.BLEND_DIR / "oof.parquet")
-    with pytest.raises(GrocerError, match="missing column"):
-        create_app(PARAMS, "s1", TOKEN)
+def test_predictions_of_another_class_list_start_without_hints_and_one_warning(project: Path, capsys):
+    # a data change added a class; the old OOF tables on disk have no column for it
+    (project / paths.CLASSES).write_text(json.dumps({"classes": [*review_project.CLASSES, "lemon"]}))
+    client = TestClient(create_app(PARAMS, "s1", TOKEN))
+    state = client.get(api("state")).json()
+    assert state["predictions"] is None and state["order"] == "file"
+    assert "missing column" in state["warning"] and "dvc repro blend" in state["warning"]
+    assert client.get(api("next?class=orange")).json()["item"]["hints"] == []
+    with socket.socket() as taken:  # a busy port: run() prints its start lines, then stops at bind
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(GrocerError, match="pass another --port"):
+            run_review(PARAMS, port=taken.getsockname()[1], session="s1", host="127.0.0.1", order="likely_errors",
+                       mode="single", page_size=0)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        "grocer review: warning: no hints: data/predictions/blend/oof.parquet: missing column(s) ['logit_lemon', 'prob_lemon'] "
+        "(made with another class list?); `dvc repro blend` brings them back"
+    ]
 
 
 # ---- command line ------------------------------------------------------------------
@@ -376,4 +390,5 @@ def test_the_sample_demo_session_name_is_taken(project: Path):
     (project / paths.SAMPLE_REVIEW_DIR).mkdir(parents=True)
     (project / paths.SAMPLE_REVIEW_DIR / "demo.jsonl").write_text("")
     with pytest.raises(GrocerError, match="sample's demo journal"):
-        run_review(make_params({"data": {"dir": "data/sample"}}), port=0, session="demo", host="127.0.0.1", order="file")
+        run_review(make_params({"data": {"dir": "data/sample"}}), port=0, session="demo", host="127.0.0.1", order="file",
+                   mode="single", page_size=0)

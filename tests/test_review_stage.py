@@ -140,6 +140,21 @@ def test_a_dropped_image_cannot_come_back(manifest):
     assert actions["status"].tolist() == ["dropped"] and metrics["status_dropped"] == 1
 
 
+@pytest.mark.parametrize("variant", ["strict", "aggressive"])
+def test_a_human_label_brings_back_one_copy_of_a_cross_label_duplicate(tmp_path: Path, monkeypatch, variant: str):
+    monkeypatch.chdir(tmp_path)
+    manifest = review_project.build(Path("."), duplicates=True)  # ma_4 (mandarin) = or_1 (orange), both dropped
+    writer = Writer(manifest)
+    writer.add(review_project.COPY, "relabel", "orange")  # the duplicates view: the keeper under orange ...
+    writer.add(review_project.ORIGINAL, "trash")  # ... and the other copy trashed
+    writer.add(review_project.DROPPED, "keep")  # an unreadable drop never comes back
+    review.run(params(variant))
+    train, actions, _, _ = outputs()
+    labels = dict(zip(train["image_id"], train["label"]))
+    assert labels[review_project.COPY] == "orange" and review_project.ORIGINAL not in labels
+    assert actions["status"].tolist() == ["restored", "dropped", "dropped"]
+
+
 def test_changed_file_is_a_conflict_reported_by_name(manifest, capsys):
     s = Writer(manifest, session="alice")
     s.add("or_0.png", "relabel", "mandarin", sha256="0" * 64)

@@ -62,7 +62,7 @@ def test_no_runtime_setting_is_a_param():
     assert not set(Runtime.model_fields) & set(raw["train"])
 
 
-@pytest.mark.parametrize(("stage", "unread"), [("train", set()), ("pair", {"epochs"})])
+@pytest.mark.parametrize(("stage", "unread"), [("train", set()), ("pair", {"epochs", "stage2"})])
 def test_training_stages_list_every_recipe_key(stage, unread):
     """Each key one by one (a new TrainParams key must be added to dvc.yaml, or it re-runs nothing)."""
     listed = {p.removeprefix("train.") for p in stage_params(stage) if p.startswith("train.")}

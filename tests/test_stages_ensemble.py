@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,10 @@ from grocer import atomic, cli, paths
 from grocer.errors import GrocerError
 from grocer.predictions import softmax, write_predictions
 from grocer.ensemble.stack import build_features, create_meta_model
+from grocer.ensemble.override import candidates
+from grocer.ensemble.temperature import fit_temperature, scale
 from grocer.ensemble_inputs import load_model_matrix, load_oof_rows, load_pair_experts
-from grocer.stages import audit, blend, override, stack, submit
+from grocer.stages import audit, blend, choose_pairs, override, stack, submit
 
 CLASSES = ["c0", "c1", "c2", "c3"]
 MODELS = ["resnet", "regnet"]
@@ -92,6 +95,7 @@ OVERRIDES = {
     "folds": {"n_splits": N_FOLDS},
     "pairs": {"list": ["c0-c1"]},
     "stack": {"method": "logreg"},
+    "submit": {"source": "override"},  # the chain's own steps; auto has tests of its own
 }
 
 
@@ -138,6 +142,7 @@ def test_full_chain_writes_submission_and_evolution(project):
     final = read_json(paths.FINAL_METRICS)
     assert list(k for k in final if isinstance(final[k], dict)) == ["best_single", "blend", "bias", "stack", "override"]
     assert final["oof_acc"] == final["override"]["oof_acc"] == override_metrics["after"]["oof_acc"]
+    assert (final.pop("submitted"), final.pop("source")) == ("override", "override")
     assert final["oof_coverage"] == 1.0
     assert 0 <= final["test_acc"] <= 1 and 0 <= final["test_f1"] <= 1
     all_numbers = [v for v in final.values() if not isinstance(v, dict)]
@@ -217,7 +222,7 @@ def test_quick_mode_works_on_the_oof_rows_available(project):
 def test_switched_off_steps_leave_the_chain(project):
     run_chain(params_for({"blend": {"calibrate_bias": False}, "override": {"enabled": False}}))
     final = read_json(paths.FINAL_METRICS)
-    assert [k for k in final if isinstance(final[k], dict)] == ["best_single", "blend", "stack"]
+    assert [k for k in final if k in submit.STEP_NAMES] == ["best_single", "blend", "stack"]
     assert "bias" not in read_json(paths.metrics_file("blend"))
     assert read_json(paths.metrics_file("override"))["n_changed_oof"] == 0
     stack_test = pd.read_parquet(paths.prediction_table(paths.STACK_DIR, "test")).set_index("image_id")
@@ -229,17 +234,13 @@ def test_switched_off_steps_leave_the_chain(project):
                                                           ("stack", "stack", paths.STACK_DIR)])
 def test_submit_source_picks_the_submitted_and_audited_step(project, source, step, directory):
     run_chain(params_for())
-    for split in ("oof", "test"):  # an override that predicts each row's least likely class
-        table = pd.read_parquet(paths.prediction_table(paths.OVERRIDE_DIR, split))
-        probs = table[[f"prob_{c}" for c in CLASSES]].to_numpy()[:, ::-1]
-        write_predictions(paths.prediction_table(paths.OVERRIDE_DIR, split), table["image_id"].tolist(),
-                          np.log(probs), probs, CLASSES)
+    make_override_wrong()
 
     params = params_for({"submit": {"source": source}})
     submit.run(params)
     audit.run(params)
     final = read_json(paths.FINAL_METRICS)
-    assert list(k for k in final if isinstance(final[k], dict))[-1] == "override"  # the evolution stays whole
+    assert [k for k in final if k in submit.STEP_NAMES][-1] == "override"  # the evolution stays whole
     assert final["oof_acc"] == final[step]["oof_acc"]
     assert read_json(paths.metrics_file("audit"))["oof_acc"] == pytest.approx(final[step]["oof_acc"])
 
@@ -249,6 +250,98 @@ def test_submit_source_picks_the_submitted_and_audited_step(project, source, ste
 
     submitted = [CLASSES.index(c) for c in pd.read_csv(paths.SUBMISSION)["label"]]
     assert submitted == labels(directory) != labels(paths.OVERRIDE_DIR)
+
+
+def test_override_calibrates_the_base_before_the_gate(project):
+    columns = [f"prob_{c}" for c in CLASSES]
+
+    def test_probs(directory: Path) -> np.ndarray:
+        table = pd.read_parquet(paths.prediction_table(directory, "test")).set_index("image_id")
+        return table.loc[project["sample_order"], columns].to_numpy()
+
+    run_chain(params_for({"override": {"calibrate": "none"}}))
+    assert read_json(paths.metrics_file("override"))["temperature"] == 1.0
+    base = test_probs(paths.STACK_DIR)
+    outside_the_pair = ~candidates(base, 0, 1)[0]  # rows no expert can change
+    assert np.allclose(test_probs(paths.OVERRIDE_DIR)[outside_the_pair], base[outside_the_pair], atol=1e-6)
+
+    override.run(params_for({"override": {"calibrate": "temperature"}}))
+    temperature = read_json(paths.metrics_file("override"))["temperature"]
+    rows = load_oof_rows(CLASSES, [0, 1, 2])
+    stack_oof = pd.read_parquet(paths.prediction_table(paths.STACK_DIR, "oof")).set_index("image_id")
+    assert temperature == pytest.approx(fit_temperature(stack_oof.loc[rows.ids, columns].to_numpy(), rows.y), rel=1e-3)
+    assert abs(temperature - 1.0) > 0.05
+    scaled = scale(base, temperature)[outside_the_pair]
+    assert np.allclose(test_probs(paths.OVERRIDE_DIR)[outside_the_pair], scaled, atol=1e-6)
+
+
+def test_slots_take_the_most_confused_pairs_of_the_blend(project):
+    blend.run(params_for())
+    choose_pairs.run(params_for())  # no slot: nothing to choose
+    assert read_json(paths.CHOSEN_PAIRS) == {}
+
+    slots = params_for({"pairs": {"list": ["top1"]}})
+    choose_pairs.run(slots)
+    assert read_json(paths.CHOSEN_PAIRS) == {"top1": "c0-c1"}  # the fixture's models confuse c0 and c1
+    rows = load_oof_rows(CLASSES, [0, 1, 2])
+    pred = pd.read_parquet(paths.prediction_table(paths.BLEND_DIR, "oof")).set_index("image_id").loc[
+        rows.ids, [f"prob_{c}" for c in CLASSES]].to_numpy().argmax(axis=1)
+    confused = int(((rows.y == 0) & (pred == 1)).sum() + ((rows.y == 1) & (pred == 0)).sum())
+    assert read_json(paths.metrics_file("choose-pairs")) == {"top1": {"pair": "c0-c1", "oof_confusions": confused}}
+
+    choose_pairs.run(params_for({"pairs": {"list": ["c0-c1", "top1"]}}))  # a listed pair is not chosen again
+    assert read_json(paths.CHOSEN_PAIRS)["top1"] != "c0-c1"
+    with pytest.raises(GrocerError, match="'top9' asks for the 9th most confused pair"):
+        choose_pairs.run(params_for({"pairs": {"list": ["top9"]}}))
+
+    # a slot's expert (models/pairs/top1/) is the chosen pair's expert in the stack and the override
+    choose_pairs.run(slots)
+    for k in range(N_FOLDS):
+        shutil.copytree(paths.pair_item_dir("c0-c1", k), paths.pair_item_dir("top1", k))
+    stack.run(slots)
+    override.run(slots)
+    assert read_json(paths.metrics_file("override"))["top1"]["auc"] > 0.9
+
+
+def make_override_wrong() -> None:
+    """An override that predicts each row's least likely class."""
+    for split in ("oof", "test"):
+        table = pd.read_parquet(paths.prediction_table(paths.OVERRIDE_DIR, split))
+        probs = table[[f"prob_{c}" for c in CLASSES]].to_numpy()[:, ::-1]
+        write_predictions(paths.prediction_table(paths.OVERRIDE_DIR, split), table["image_id"].tolist(),
+                          np.log(probs), probs, CLASSES)
+
+
+def test_submit_source_auto_picks_by_the_worst_group_aware_score_and_audit_follows(project):
+    run_chain(params_for())
+    make_override_wrong()
+    params = params_for({"submit": {"source": "auto", "group_weight": 0.5, "group_quantile": 0.0}})
+    submit.run(params)
+    audit.run(params)
+    final = read_json(paths.FINAL_METRICS)
+    selection = final["selection"]
+    assert set(selection) == {"chosen", "group_fallback", "auto_oof_acc", "blend", "stack", "override"}
+    scores = {name: selection[name]["score"] for name in ("blend", "stack", "override")}
+    assert selection["chosen"] == final["source"] == max(scores, key=scores.get) != "override"
+    for name in scores:
+        s = selection[name]
+        assert s["score"] == pytest.approx(s["oof_acc"] - 0.5 * (s["oof_acc"] - s["group_q"]))
+    assert selection["override"]["oof_acc"] < 0.2 and selection["group_fallback"] == 0
+    assert 0.5 < selection["auto_oof_acc"] <= max(selection[n]["oof_acc"] for n in scores)
+    assert read_json(paths.metrics_file("audit"))["oof_acc"] == pytest.approx(final["oof_acc"])
+    chosen = pd.read_parquet(paths.prediction_table(paths.ENSEMBLE_DIRS[final["source"]], "test")).set_index("image_id")
+    expected = chosen.loc[project["sample_order"], [f"prob_{c}" for c in CLASSES]].to_numpy().argmax(axis=1)
+    assert pd.read_csv(paths.SUBMISSION)["label"].tolist() == [CLASSES[k] for k in expected]
+
+
+def test_submit_source_auto_without_groups_says_it_uses_accuracy(project, capsys):
+    run_chain(params_for())
+    table = pd.read_csv(paths.FOLDS)
+    table.assign(group="").to_csv(paths.FOLDS, index=False)
+    submit.run(params_for({"submit": {"source": "auto"}, "override": {"enabled": False}}))
+    selection = read_json(paths.FINAL_METRICS)["selection"]
+    assert selection["group_fallback"] == 1 and "override" not in selection and "group_q" not in selection["stack"]
+    assert "picks by OOF accuracy alone" in capsys.readouterr().out
 
 
 def test_override_corrects_the_blend_when_it_is_the_base(project):
@@ -362,7 +455,7 @@ def test_override_stage_fixes_a_confused_stack_and_touches_only_pair_rows(projec
     write_predictions(paths.prediction_table(paths.STACK_DIR, "test"), project["test_ids"], np.log(test_probs),
                       test_probs, CLASSES)
 
-    override.run(params_for())
+    override.run(params_for({"override": {"calibrate": "none"}}))  # the rows outside the pair stay as they are
     metrics = read_json(paths.metrics_file("override"))
     assert metrics["c0-c1"]["margin"] > 0
     assert metrics["n_changed_oof"] > 10 and metrics["n_changed_test"] > 0

@@ -12,7 +12,7 @@ FINAL = {
     "oof_acc": 0.91, "oof_f1": 0.90, "oof_coverage": 1.0, "test_acc": 0.93, "test_f1": 0.92,
     "best_single": {"oof_acc": 0.88, "oof_f1": 0.87}, "blend": {"oof_acc": 0.90, "oof_f1": 0.89},
     "bias": {"oof_acc": 0.91, "oof_f1": 0.90}, "stack": {"oof_acc": 0.91, "oof_f1": 0.90},
-    "override": {"oof_acc": 0.91, "oof_f1": 0.90},
+    "override": {"oof_acc": 0.91, "oof_f1": 0.90}, "submitted": "bias", "source": "blend",
 }
 
 
@@ -34,7 +34,7 @@ def test_summary_command_reads_final_json(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(json.dumps(make_params({"submit": {"source": "blend"}}).model_dump()))
     assert cli.main(["summary"]) == 1
-    assert "metrics/final.json: not found; run `dvc repro` first" in capsys.readouterr().err
+    assert "metrics/final.json: not found; run `dvc repro submit` first" in capsys.readouterr().err
     paths.FINAL_METRICS.parent.mkdir()
     paths.FINAL_METRICS.write_text(json.dumps(FINAL))
     assert cli.main(["summary"]) == 0

@@ -27,7 +27,7 @@ from training_project import kill_after_an_epoch, one_thread, tiny_params, write
 # over half batches does not average to the weighted mean over the whole batch).
 DETERMINISTIC = {
     "train": {"epochs": 3, "batch_size": 8, "swa_start": 1, "mix_prob": 0.0, "class_weights": False},
-    "zoo": {"vit": {"arch": "test_vit", "drop_rate": 0.0, "drop_path_rate": 0.0, "img_size": None}},
+    "zoo": {"vit": {"arch": "test_vit", "drop_rate": 0.0, "drop_path_rate": 0.0}},
     "run": {"models": ["vit"], "folds": [0, 1]},
 }
 

@@ -23,6 +23,7 @@ def test_matrix_stages_call_the_cli_with_their_item():
         assert argv == [name, f"--{option}", f"${{item.{option}}}", "--fold", "${item.fold}"]
         parsed = vars(cli._parser().parse_args([name, f"--{option}", "x", "--fold", "0"]))
         assert parsed == {"command": name, option: "x", "fold": 0}
-    assert "zoo.${item.model}" in stages["train"]["params"]
+    # a model's own recipe lives in its zoo entry: changing it re-runs only that model's items
+    assert "zoo.${item.model}" in stages["train"]["params"] and "zoo.${item.model}" in stages["infer"]["params"]
     assert "zoo.${pairs.model}" in stages["pair"]["params"]
 

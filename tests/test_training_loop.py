@@ -35,7 +35,7 @@ def run_fit(tmp_path, splits, epochs=3, arch="test_efficientnet", name="run", dr
                  "mix_off_epochs": 1, **train}
     params = make_params({"train": overrides})
     entry = ZooModel(arch=arch, pretrained=False, pretrained_file=None, channels_last=False, drop_rate=drop_rate,
-                     drop_path_rate=0.0, img_size=None)
+                     drop_path_rate=0.0)
     torch.manual_seed(0)
     model = create_model(entry, N_CLASSES, 32)
     mean, std = normalization(model)

@@ -11,6 +11,7 @@ import yaml
 
 from grocer import paths
 from grocer.errors import GrocerError
+from grocer.params import ParamsError
 from grocer.imagecache import load_cache
 from grocer.predictions import read_predictions
 from grocer.stages import train
@@ -70,8 +71,52 @@ def test_train_item_outputs(project):
     assert np.allclose(logits, oof.logits, atol=1e-5)
 
 
+@pytest.mark.parametrize("better", [1, 2])
+def test_stage2_fine_tunes_at_its_resolution_and_keeps_the_lower_val_loss(project, better, monkeypatch):
+    """train.stage2: 2 more epochs at 40 px from the chosen weights; the item keeps the stage
+    whose val loss is lower, at that stage's resolution, and reloads as the kept model."""
+    real_fit = train.fit
+    stage_lrs, results, starts = [], [], []
+
+    def fit_and_tilt(*args, **kwargs):
+        starts.append({k: v.clone() for k, v in args[0].state_dict().items()})
+        result = real_fit(*args, **kwargs)
+        results.append(result)
+        stage_lrs.append(args[5].lr)
+        if len(stage_lrs) == 2:  # make the wanted stage the better one, whatever the tiny run did
+            tilt = -1.0 if better == 2 else 1.0
+            result.val_scores["val_loss"] = result.val_scores["val_loss"] * 0 + (tilt + 2.0)
+        else:
+            result.val_scores["val_loss"] = 2.0
+        return result
+
+    monkeypatch.setattr(train, "fit", fit_and_tilt)
+    train.run(tiny_params({"stage2": {"epochs": 2, "lr_scale": 0.25, "img_size": 40}}), "convnext", 0)
+    assert stage_lrs == [pytest.approx(tiny_params().train.lr), pytest.approx(tiny_params().train.lr * 0.25)]
+    stage1 = results[0].swa_state if results[0].chosen == "swa" else results[0].best_state
+    assert all(torch.equal(starts[1][k], stage1[k]) for k in stage1)  # stage 2 starts from stage 1's chosen weights
+    metrics = json.loads(paths.train_metrics("convnext", 0).read_text())
+    assert metrics["chosen_stage"] == better and metrics["epochs"] == 4
+    assert {metrics["stage1_val_loss"], metrics["stage2_val_loss"]} == {2.0, 1.0 if better == 2 else 3.0}
+    config = json.loads((paths.train_item_dir("convnext", 0) / "config.json").read_text())
+    assert config["img_size"] == (40 if better == 2 else 32)
+    assert pd.read_csv(curve_file(paths.train_curves_dir("convnext", 0), "lr"), sep="\t")["step"].tolist() == [0, 1, 2, 3]
+    trained = checkpoint.load_final(paths.train_item_dir("convnext", 0), torch.device("cpu"))
+    assert trained.img_size == config["img_size"]
+
+
+def test_stage2_needs_its_resolution_in_the_cache(project):
+    stage2 = {"stage2": {"epochs": 1, "lr_scale": 0.2, "img_size": 64}}
+    with pytest.raises(ParamsError, match=r"cache.img_size \(40\) is smaller than a model's img_size \(64\)"):
+        tiny_params(stage2)
+    # params that allow it, but a cache decoded at 40 px: an error before any training
+    with pytest.raises(GrocerError, match="images are 40px, train.stage2.img_size is 64px; run `dvc repro cache`"):
+        train.run(tiny_params(stage2, cache={"img_size": 64}), "convnext", 0)
+    assert not paths.train_scratch("convnext", 0).exists()
+
+
 def test_options_reach_the_run(project):
-    """class weights, sampler, augmentation profile and zoo regularisation each change the result."""
+    """class weights, sampler, augmentation profile, zoo regularisation and a model's own recipe each change the result."""
     def run(**overrides):
         sections = {k: v for k, v in overrides.items() if k in ("aug", "zoo")}
         train.run(tiny_params({k: v for k, v in overrides.items() if k not in sections}, **sections), "convnext", 0)
@@ -84,6 +129,9 @@ def test_options_reach_the_run(project):
         "aug": run(aug={"profile": "full"}),
         "drop_rate": run(zoo={"convnext": {"arch": "test_convnext", "channels_last": False, "drop_rate": 0.5}}),
         "label_smoothing": run(label_smoothing=0.3),
+        # the model's own recipe: another seed (a multi-seed blend member), another augmentation
+        "zoo_train_seed": run(zoo={"convnext": {"arch": "test_convnext", "channels_last": False, "train": {"seed": 1}}}),
+        "zoo_aug": run(zoo={"convnext": {"arch": "test_convnext", "channels_last": False, "aug": {"profile": "full"}}}),
     }
     again = run()
     assert all(torch.equal(reference[k], again[k]) for k in reference)  # deterministic: any change is the option's

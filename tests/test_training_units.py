@@ -250,7 +250,7 @@ def test_binary_objective_uses_float_targets_and_pos_weight():
 
 def zoo(**overrides) -> ZooModel:
     entry = dict(arch="test_convnext", pretrained=False, pretrained_file=None, channels_last=False,
-                 drop_rate=0.0, drop_path_rate=0.0, img_size=None)
+                 drop_rate=0.0, drop_path_rate=0.0)
     return ZooModel.model_validate({**entry, **overrides})
 
 

@@ -92,7 +92,7 @@ def tiny_params(train: dict | None = None, **sections: dict) -> Params:
     `train` overrides keys of the train section, `sections` keys of other sections (merged).
     """
     entry = {"pretrained": False, "pretrained_file": None, "channels_last": False, "drop_rate": 0.0,
-             "drop_path_rate": 0.0, "img_size": None}
+             "drop_path_rate": 0.0}
     tiny = {
         "cache": {"img_size": 40},
         "folds": {"n_splits": 2},

@@ -42,7 +42,7 @@ class Command:
 
 MODEL = Option("--model", str, "zoo key of the model (one of run.models)")
 FOLD = Option("--fold", int, "fold index (one of run.folds)")
-PAIR = Option("--pair", str, "confusable class pair 'a-b' (one of pairs.list)")
+PAIR = Option("--pair", str, "an entry of pairs.list: a confusable class pair 'a-b' or a slot 'topN'")
 
 # The DVC stage that applies review journals is `apply-review`; `review` is the web page.
 COMMANDS: dict[str, Command] = {
@@ -56,6 +56,7 @@ COMMANDS: dict[str, Command] = {
                      (MODEL, FOLD)),
     "infer": Command("grocer.stages.infer", "TTA predictions of every trained fold of one model (run.folds) on "
                      "its OOF rows and the test set", (MODEL,)),
+    "choose-pairs": Command("grocer.stages.choose_pairs", "the most confused pairs behind pairs.list's topN slots"),
     "pair": Command("grocer.stages.pair", "train and apply one binary pair expert on one fold", (PAIR, FOLD)),
     "blend": Command("grocer.stages.blend", "OOF-fitted convex blend of the models, with class-bias calibration"),
     "stack": Command("grocer.stages.stack", "meta-learner on the models' OOF predictions, scored fold-honestly"),
@@ -72,6 +73,10 @@ COMMANDS: dict[str, Command] = {
                default="127.0.0.1"),
         Option("--order", str, "image order within a class (likely_errors needs OOF predictions)",
                required=False, default="likely_errors", choices=("likely_errors", "file")),
+        Option("--mode", str, "single: one image at a time; grid: a page of thumbnails of one class",
+               required=False, default="single", choices=("single", "grid")),
+        Option("--page-size", int, "grid mode: thumbnails per page (0: as many as fit the window)",
+               required=False, default=0),
     )),
 }
 

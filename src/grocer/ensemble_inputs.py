@@ -160,19 +160,6 @@ def load_model_matrix(models: list[str], folds: list[int], rows: OofRows, classe
     )
 
 
-def pair_classes(pairs: list[str], classes: list[str]) -> dict[str, tuple[int, int]]:
-    """pair name 'a-b' -> (index of a, index of b); both must be known classes."""
-    index = {c: k for k, c in enumerate(classes)}
-    out = {}
-    for pair in pairs:
-        a, b = pair.split("-")
-        unknown = [c for c in (a, b) if c not in index]
-        if unknown:
-            raise GrocerError(f"pairs.list: {pair!r} names unknown class(es) {unknown} (classes: {', '.join(classes)})")
-        out[pair] = (index[a], index[b])
-    return out
-
-
 def _read_expert(path: Path, ids: list[str]) -> np.ndarray:
     """The expert's prob_b for `ids`, in that order; the table must cover exactly those ids."""
     frame = pd.read_parquet(path)

@@ -10,12 +10,13 @@ stages that depend on x.y.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Literal
+from typing import Any, List, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grocer import paths
+from grocer.pairs import slot_rank, split_pair
 from grocer.errors import GrocerError
 
 
@@ -73,7 +74,10 @@ class ZooModel(Section):
     channels_last: bool
     drop_rate: float = Field(ge=0, lt=1)
     drop_path_rate: float = Field(ge=0, lt=1)
-    img_size: int | None = Field(ge=16, description="overrides train.img_size for this model")
+    # this model's own recipe: keys of `train:` / `aug:` it overrides (validated against those
+    # sections in Params); the same arch with another train.seed is another blend member
+    train: dict[str, Any] = Field(default_factory=dict)
+    aug: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _file_needs_pretrained(self) -> ZooModel:
@@ -90,6 +94,12 @@ class AugParams(Section):
     )
     degrade_prob: float = Field(ge=0, le=1, description="chance of one blur/noise/JPEG degradation per image")
     dropout_prob: float = Field(ge=0, le=1, description="chance of CoarseDropout holes per image")
+
+
+class Stage2Params(Section):
+    epochs: int = Field(ge=1, description="epochs of the fine-tune after the main schedule")
+    lr_scale: float = Field(gt=0, le=1, description="its peak learning rate: train.lr times this (cosine, no warm-up)")
+    img_size: int | None = Field(ge=16, description="its resolution; null: the item's img_size")
 
 
 class TrainParams(Section):
@@ -115,6 +125,7 @@ class TrainParams(Section):
     amp: bool
     distributed: Literal["none", "ddp"] = Field(description="ddp: train and pair items run under torchrun")
     nproc: int = Field(ge=1, description="torchrun processes per item (GPUs on CUDA) when distributed is ddp")
+    stage2: Stage2Params | None = Field(description="train items: a fine-tune from the chosen weights; null disables")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainParams:
@@ -142,12 +153,13 @@ class PairsParams(Section):
 
     @field_validator("list")
     @classmethod
-    def _pair_names(cls, pairs: list[str]) -> list[str]:
-        for pair in pairs:
-            parts = pair.split("-")
-            if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-                raise ValueError(f"pair {pair!r} must be two different class names joined by '-'")
-        return pairs
+    def _pair_names(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if slot_rank(entry) is None:
+                split_pair(entry)
+        if len(set(entries)) != len(entries):
+            raise ValueError("lists an entry twice")
+        return entries
 
 
 class BlendParams(Section):
@@ -165,12 +177,17 @@ class StackParams(Section):
 class OverrideParams(Section):
     enabled: bool
     base: Literal["stack", "blend"] = Field(description="the predictions the pair experts correct")
+    calibrate: Literal["none", "temperature"] = Field(
+        description="temperature: scale the base's probabilities (fitted on OOF) before the margin gate")
 
 
 class SubmitParams(Section):
-    source: Literal["blend", "stack", "override"] = Field(
+    source: Literal["auto", "blend", "stack", "override"] = Field(
         description="the step whose predictions are submitted, audited and reported; "
-                    "override with override.enabled false is override.base passed through")
+                    "override with override.enabled false is override.base passed through; "
+                    "auto: the best worst-group-aware OOF score (grocer.ensemble.selection)")
+    group_weight: float = Field(ge=0, le=1, description="auto: weight of the gap to the worst-group quantile")
+    group_quantile: float = Field(ge=0, le=1, description="auto: quantile of the per-group OOF accuracies (0: worst)")
 
 
 class AuditParams(Section):
@@ -211,10 +228,25 @@ class Params(Section):
         bad_folds = [f for f in self.run.folds if not 0 <= f < self.folds.n_splits]
         if bad_folds or len(set(self.run.folds)) != len(self.run.folds):
             raise ValueError(f"run.folds must be distinct values in 0..{self.folds.n_splits - 1}, got {self.run.folds}")
-        sizes = [m.img_size or self.train.img_size for m in self.zoo.values()]
+        recipes = [self.for_model(name).train for name in self.zoo]
+        sizes = [max(t.img_size, t.stage2.img_size or 0) if t.stage2 else t.img_size for t in recipes]
         if max(sizes) > self.cache.img_size:
             raise ValueError(f"cache.img_size ({self.cache.img_size}) is smaller than a model's img_size ({max(sizes)})")
         return self
+
+
+    def for_model(self, name: str) -> Params:
+        """These params with `train:` and `aug:` as zoo model `name` trains: its overrides applied."""
+        entry = self.zoo[name]
+        recipe = {}
+        for section, overrides in (("train", entry.train), ("aug", entry.aug)):
+            merged = {**getattr(self, section).model_dump(), **overrides}
+            try:
+                recipe[section] = type(getattr(self, section)).model_validate(merged)
+            except ValidationError as exc:
+                detail = "; ".join(describe_error(e) for e in exc.errors())
+                raise ValueError(f"zoo.{name}.{section} overrides: {detail}") from None
+        return self.model_copy(update=recipe)
 
 
 def describe_error(error: dict) -> str:
@@ -226,6 +258,9 @@ def describe_error(error: dict) -> str:
         return f"{key}: missing key"
     if kind == "literal_error":
         return f"{key}: {error['input']!r} is not allowed; {error['msg'].lower()}"
+    if kind == "value_error":  # a cross-key check: its message names the keys; the input is the whole section
+        message = error["msg"].removeprefix("Value error, ")
+        return f"{key}: {message}" if error["loc"] else message
     return f"{key}: {error['msg']} (got {error.get('input')!r})"
 
 

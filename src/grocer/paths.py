@@ -41,6 +41,7 @@ STACK_DIR = PREDICTIONS_DIR / "stack"
 OVERRIDE_DIR = PREDICTIONS_DIR / "override"
 ENSEMBLE_DIRS = {"blend": BLEND_DIR, "stack": STACK_DIR, "override": OVERRIDE_DIR}  # override.base, submit.source
 BLEND_WEIGHTS = BLEND_DIR / "weights.json"
+CHOSEN_PAIRS = PREDICTIONS_DIR / "chosen_pairs.json"  # `choose_pairs`: the pair behind each topN of pairs.list
 SUBMISSION = Path("data/submission/submission.csv")
 
 MODELS_DIR = Path("models")

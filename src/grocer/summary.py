@@ -9,12 +9,8 @@ embedded sample).
 
 from __future__ import annotations
 
-import json
-
-from grocer import paths
-from grocer.errors import GrocerError
 from grocer.params import Params
-from grocer.stages.submit import STEP_NAMES, submitted_step
+from grocer.stages.submit import STEP_NAMES, read_final
 
 
 def table(final: dict, submitted: str) -> list[str]:
@@ -31,8 +27,5 @@ def table(final: dict, submitted: str) -> list[str]:
 
 
 def run(params: Params) -> None:
-    if not paths.FINAL_METRICS.is_file():
-        raise GrocerError(f"{paths.FINAL_METRICS}: not found; run `dvc repro` first")
-    final = json.loads(paths.FINAL_METRICS.read_text())
-    steps = {step: final[step] for step in STEP_NAMES if step in final}
-    print("\n".join(table(final, submitted_step(steps, params.submit.source, params.override.base))))
+    final = read_final()
+    print("\n".join(table(final, final["submitted"])))

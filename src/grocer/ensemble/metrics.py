@@ -42,6 +42,18 @@ def top_confusions(matrix: np.ndarray, n: int) -> list[tuple[int, int, int]]:
     return [cell for cell in cells if cell[2] > 0]
 
 
+def most_confused_pairs(matrix: np.ndarray, n: int, exclude: set[frozenset[int]]) -> list[tuple[int, int, int]]:
+    """The `n` class pairs {i, j} (i < j) with the most confusions both ways (matrix[i, j] +
+    matrix[j, i]), largest first, count > 0, leaving out the pairs in `exclude`; ties by index."""
+    both = matrix + matrix.T
+    i, j = np.triu_indices(matrix.shape[0], k=1)
+    counts = both[i, j]
+    order = np.argsort(-counts, kind="stable")
+    pairs = [(int(i[k]), int(j[k]), int(counts[k])) for k in order
+             if counts[k] > 0 and frozenset((int(i[k]), int(j[k]))) not in exclude]
+    return pairs[:n]
+
+
 def binary_scores(is_positive: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
     """AUC (only when both outcomes occur) and F1 at 0.5 and at `threshold` for a binary scorer."""
     out = {"f1_at_05": binary_f1(is_positive, score >= 0.5), "f1_tuned": binary_f1(is_positive, score >= threshold)}

@@ -10,7 +10,13 @@ Model hints come from out-of-fold predictions, the first that exists of:
 the mean over `models/*/fold*/oof.parquet`. "Likely errors first" orders each class by
 cleanlab's label-quality score (`cleanlab.rank.get_label_quality_scores`, self-confidence:
 the predicted probability of the given label), lowest first; images without a
-prediction follow in file order.
+prediction follow in file order. OOF tables that do not fit the current class list
+(made before a data change) are left out with a warning: the page starts without hints.
+
+Duplicate groups are the clean stage's (`grocer.cleaning.duplicates`, recomputed from
+the manifest with `clean.phash_radius`), including the members clean dropped as
+copies, so the duplicates view can show a group whole; the single and grid queues
+hold only the images clean did not drop.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from grocer import paths
+from grocer.cleaning.duplicates import duplicate_groups
 from grocer.dataset import read_csv
 from grocer.errors import GrocerError
 from grocer.params import Params
@@ -30,6 +37,7 @@ from grocer.predictions import read_predictions
 
 ORDERS = ("likely_errors", "file")
 HINTS = 4  # classes shown in the hint box: the current one, then the likeliest others
+OOF_COMMAND = "dvc repro blend"  # brings hints back after a data change
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Item:
     image_id: str
     label: str
     group: str
+    sha256: str  # the file's sha256 in the manifest: the thumbnail cache key
     path: Path  # absolute or relative to the cwd: what the server opens
     width: int
     height: int
@@ -55,6 +64,18 @@ class Item:
             for k in [current, *others]
         ]
 
+    def badge(self, classes: list[str]) -> dict | None:
+        """The model's top class and its probability; `doubted` when it is not the label."""
+        if self.probs is None:
+            return None
+        top = int(np.argmax(self.probs))
+        return {"class": classes[top], "p": round(float(self.probs[top]), 4), "doubted": classes[top] != self.label}
+
+    @property
+    def dropped(self) -> bool:
+        """Dropped by clean (only duplicate-group members are in the catalog then)."""
+        return self.flags[:1] == ("drop",)
+
     def relabel_choices(self, classes: list[str]) -> list[str]:
         """Every other class, the model's likeliest first (alphabetical without predictions)."""
         others = [c for c in classes if c != self.label]
@@ -67,9 +88,17 @@ class Item:
 class Catalog:
     classes: list[str]
     items: dict[str, Item]  # by image id
-    queues: dict[str, list[str]]  # class -> image ids in review order
+    queues: dict[str, list[str]]  # class -> image ids in review order (never a dropped image)
     order: str  # the order actually used ("file" when there are no predictions)
     predictions: str | None  # where the hints come from, for the page
+    quarantine: list[str]  # image ids clean quarantined, in file order
+    duplicates: list[list[str]]  # duplicate groups, cross-label ones first; the keeper first in each
+    warning: str | None = None  # why there are no hints although OOF tables exist
+
+    @property
+    def total(self) -> int:
+        """Images in the review queues."""
+        return sum(len(q) for q in self.queues.values())
 
 
 def find_oof(root: Path) -> tuple[list[Path], str] | None:
@@ -130,9 +159,18 @@ def load_catalog(params: Params, order: str, root: Path = Path(".")) -> Catalog:
         raise GrocerError(f"{paths.CLEAN_DECISIONS}: image {unknown[0]!r} is not in {paths.MANIFEST}; re-run `dvc repro clean`")
 
     oof = find_oof(root)
-    probs = mean_probs(oof[0], classes) if oof else None
-    rows = reviewable[["image_id", "decision", "reasons"]].join(
-        train[["label", "group", "path", "width", "height"]], on="image_id"
+    probs, warning = None, None
+    if oof:
+        try:
+            probs = mean_probs(oof[0], classes)
+        except GrocerError as exc:  # e.g. made with another class list, before a data change
+            warning = f"no hints: {exc}; `{OOF_COMMAND}` brings them back"
+            oof = None
+    groups = group_members(train, decisions, params.clean.phash_radius)
+    in_groups = {i for members in groups for i in members}
+    shown = decisions[(decisions["decision"] != "drop") | decisions["image_id"].isin(in_groups)]
+    rows = shown[["image_id", "decision", "reasons"]].join(
+        train[["label", "group", "path", "width", "height", "file_sha256"]], on="image_id"
     )
     items: dict[str, Item] = {}
     for row in rows.itertuples(index=False):
@@ -140,23 +178,42 @@ def load_catalog(params: Params, order: str, root: Path = Path(".")) -> Catalog:
         has_probs = probs is not None and row.image_id in probs.index
         items[row.image_id] = Item(
             image_id=row.image_id, label=str(row.label), group="" if pd.isna(row.group) else str(row.group),
-            path=root / row.path, width=int(row.width), height=int(row.height),
+            sha256=str(row.file_sha256), path=root / row.path, width=int(row.width), height=int(row.height),
             flags=(row.decision, *reasons) if row.decision != "keep" or reasons else (),
             in_variant=row.image_id in variant,
             probs=probs.loc[row.image_id].to_numpy(np.float64) if has_probs else None,
         )
     used = order if probs is not None else "file"
-    return Catalog(classes, items, review_queues(items, classes, used), used, oof[1] if oof else None)
+    quarantine = [i for i in reviewable["image_id"] if items[i].flags[:1] == ("quarantine",)]
+    return Catalog(
+        classes, items, review_queues(items, classes, used), used, oof[1] if oof else None,
+        quarantine, groups, warning,
+    )
+
+
+def group_members(train: pd.DataFrame, decisions: pd.DataFrame, radius: int) -> list[list[str]]:
+    """clean's duplicate groups among the images it decided on: cross-label groups first,
+    then by size (largest first) and keeper id; within a group the keeper first."""
+    readable = train[train["readable"].astype(bool)].loc[lambda t: t.index.isin(decisions["image_id"])]
+    if readable.empty:
+        return []
+    dups = duplicate_groups(readable.reset_index(), radius).set_index(readable.index)
+    groups = []
+    for _, members in dups[dups["dup_group"] >= 0].groupby("dup_group"):
+        ordered = [*members.index[members["keeper"]], *sorted(members.index[~members["keeper"]])]
+        groups.append((not bool(members["cross_label"].iloc[0]), -len(ordered), ordered[0], ordered))
+    return [ordered for *_, ordered in sorted(groups)]
 
 
 def review_queues(items: dict[str, Item], classes: list[str], order: str) -> dict[str, list[str]]:
     """Per class, image ids in review order (file order, or lowest label quality first)."""
     queues: dict[str, list[str]] = {c: [] for c in classes}
     for image_id, item in items.items():
-        queues[item.label].append(image_id)
+        if not item.dropped:
+            queues[item.label].append(image_id)
     if order == "file":
         return queues
-    scored = [i for i in items.values() if i.probs is not None]
+    scored = [i for i in items.values() if i.probs is not None and not i.dropped]
     if not scored:
         return queues
     scores = label_quality(

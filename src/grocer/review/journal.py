@@ -17,7 +17,7 @@ other actions carry null. Whether an undo points at a live decision is the repla
 rule (`grocer.review.replay`).
 
 Appends hold an exclusive `flock` on the file while they check and write, and each
-line goes out in one `write` followed by flush + fsync: two tabs or two server
+append (one line, or every line of a grid page) goes out in one `write` followed by fsync: two tabs or two server
 processes on one session can never interleave or tear lines, and a crash or a closed
 tab loses no decision that the page reported as saved.
 """
@@ -146,7 +146,7 @@ class Event:
     def from_json(cls, line: str, where: str = "event") -> Event:
         """Parse one journal line; any problem is a JournalError prefixed with `where`."""
         try:
-            obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+            obj = json.loads(line, object_pairs_hook=no_duplicate_keys)
         except json.JSONDecodeError as exc:
             raise JournalError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
         except JournalError as exc:
@@ -161,7 +161,7 @@ def _json_key(field: str) -> str:
     return "class" if field == "label" else field
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+def no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         keys = [k for k, _ in pairs]
@@ -169,9 +169,10 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return obj
 
 
-def next_event_id(session: str, existing: Sequence[Event]) -> str:
-    """`<session>-<n>` with n one past the largest number in the journal."""
-    return f"{session}-{max((e.number for e in existing), default=0) + 1}"
+def next_event_id(session: str, existing: Sequence[Event], offset: int = 0) -> str:
+    """`<session>-<n>` with n one past the largest number in the journal (plus `offset`,
+    for the later events of one batch)."""
+    return f"{session}-{max((e.number for e in existing), default=0) + 1 + offset}"
 
 
 def parse(text: str, path: Path, first_line: int = 1, seen: frozenset[str] = frozenset()) -> list[Event]:
@@ -238,14 +239,19 @@ class Journal:
                 os.close(fd)
 
     def append_next(self, build: Callable[[Sequence[Event]], Event]) -> Event:
-        """Append the event that `build(existing events)` returns, all under one exclusive lock.
+        """Append the event that `build(existing events)` returns (see `append_batch`)."""
+        return self.append_batch(lambda existing: [build(existing)])[0]
+
+    def append_batch(self, build: Callable[[Sequence[Event]], Sequence[Event]]) -> list[Event]:
+        """Append the events that `build(existing events)` returns, all under one exclusive lock.
 
         Reading, building and writing under the same lock makes read-modify-append safe
         across threads and processes: e.g. the next event number, or the decision an undo
         reverses, is computed from a journal nobody else can change meanwhile. When the
         file does not exist yet, `build(())` runs once before it is created, so a build
         that raises leaves no empty file; `build` is then called again under the lock.
-        The line goes out in one write (O_APPEND), then fsync.
+        Every line goes out in one write (O_APPEND), then one fsync: a grid page of 60
+        decisions lands whole or not at all, and costs one fsync, not 60.
         """
         check_session(self.path.stem)
         with self._lock:
@@ -262,22 +268,25 @@ class Journal:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 raw = _read_fd(fd)
                 existing = self._sync(raw)
-                event = build(existing)
-                if event.session != self.path.stem:
-                    raise JournalError(f"{self.path}: cannot append an event of session {event.session!r}")
-                if event.event_id in self._ids:
-                    raise JournalError(f"{self.path}: event_id {event.event_id!r} is already in the journal")
-                line = (event.to_json() + "\n").encode("utf-8")
-                written = os.write(fd, line)  # O_APPEND + one write: the line lands whole at the end
-                if written != len(line):
-                    raise JournalError(f"{self.path}: short write ({written} of {len(line)} bytes)")
+                events = list(build(existing))
+                ids = set(self._ids)
+                for event in events:
+                    if event.session != self.path.stem:
+                        raise JournalError(f"{self.path}: cannot append an event of session {event.session!r}")
+                    if event.event_id in ids:
+                        raise JournalError(f"{self.path}: event_id {event.event_id!r} is already in the journal")
+                    ids.add(event.event_id)
+                lines = "".join(event.to_json() + "\n" for event in events).encode("utf-8")
+                written = os.write(fd, lines)  # O_APPEND + one write: the lines land whole at the end
+                if written != len(lines):
+                    raise JournalError(f"{self.path}: short write ({written} of {len(lines)} bytes)")
                 os.fsync(fd)
-                self._sync(raw + line)
+                self._sync(raw + lines)
             finally:
                 os.close(fd)  # closing releases the lock
             if created:
                 _fsync_dir(self.path.parent)  # the new file's directory entry must survive a crash too
-            return event
+            return events
 
     def _sync(self, raw: bytes) -> tuple[Event, ...]:
         if not raw.startswith(self._raw):  # rewritten, not appended: start over

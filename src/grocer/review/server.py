@@ -14,13 +14,21 @@ the file lock, so two tabs (or two servers) on one session cannot corrupt it.
 API (under /<token>/):
     GET  /                   the page
     GET  /static/<file>      its script and style sheet
-    GET  /api/state          session, classes with progress and action counts, order, hints source
+    GET  /api/state          session, mode, classes with progress and action counts, order, hints
+                             source, progress estimate (reviewed / total, time left at this pace)
     GET  /api/next?class=C   the next image of class C not yet decided in this session (or null)
+    GET  /api/page?class=C&size=N   grid mode: the next N undecided images of class C
+    GET  /api/quarantine?size=N     the next N undecided images that clean quarantined
+    GET  /api/duplicates     clean's duplicate groups (cross-label first), with decided members
     GET  /api/item/<id>      one image's details (after an undo, the page shows it again)
     GET  /api/image/<id>     the image file
+    GET  /api/thumb/<id>     its thumbnail (`grocer.review.thumbs`, cached on disk)
     GET  /api/summary        decisions per class and action, the latest ones, the command to apply
     POST /api/decision       {"image_id", "action": keep|suspicious|trash|relabel, "new_label"?}
-    POST /api/undo           {} -> undoes the session's latest live decision (any class)
+    POST /api/decisions      {"decisions": [decision, ...]}: a grid page or a duplicate group,
+                             every line in one write and one fsync, all or nothing
+    POST /api/undo           {} -> undoes the session's latest live decision (any class);
+                             {"event_ids": [...]} -> undoes those (a whole page), in one write
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import json
 import re
 import secrets
 import socket
+import sys
 import threading
 from collections import Counter
 from importlib import resources
@@ -51,12 +60,15 @@ from grocer import paths
 from grocer.errors import GrocerError
 from grocer.images import file_sha256
 from grocer.params import Params
-from grocer.review import journal
+from grocer.review import journal, pace, thumbs
 from grocer.review.catalog import Catalog, Item, load_catalog
 from grocer.review.journal import DECISIONS, Event
 from grocer.review.replay import Decision, replay_session
 
-MAX_BODY = 4096  # bytes; a decision is ~100
+MAX_BATCH = 400  # decisions per POST /api/decisions: a page of up to 400 thumbnails
+MAX_BODY = 200 * MAX_BATCH  # bytes; a decision is ~100
+MAX_PAGE = MAX_BATCH
+MODES = ("single", "grid")
 RECENT = 12  # latest decisions listed in the summary
 APPLY_COMMANDS = ("dvc repro review", "dvc repro")
 SECURITY_HEADERS = [
@@ -119,16 +131,27 @@ class SessionLog:
                 self._replayed = (events, replay_session(self.path, events))
             return list(self._replayed[1])
 
-    def append_next(self, build: Callable[[Sequence[Event]], Event]) -> Event:
-        return self.journal.append_next(build)
+    def append_batch(self, build: Callable[[Sequence[Event]], Sequence[Event]]) -> list[Event]:
+        return self.journal.append_batch(build)
 
 
 class Conflict(Exception):
     """A well-formed request that the session's state refuses (409)."""
 
 
-def create_app(params: Params, session: str, token: str, order: str = "likely_errors", root: Path = Path(".")) -> Starlette:
-    """The review app for the project at `root` (tests pass a tmp project)."""
+def create_app(
+    params: Params, session: str, token: str, order: str = "likely_errors", root: Path = Path("."),
+    mode: str = "single", page_size: int = 0,
+) -> Starlette:
+    """The review app for the project at `root` (tests pass a tmp project).
+
+    `mode` is the page's initial mode (single or grid); `page_size` the grid's number
+    of thumbnails per page (0: as many as fit the window).
+    """
+    if mode not in MODES:
+        raise GrocerError(f"mode {mode!r} is unknown; allowed: {', '.join(MODES)}")
+    if not 0 <= page_size <= MAX_PAGE:
+        raise GrocerError(f"page size {page_size} is out of range: 1 to {MAX_PAGE}, or 0 to fit the window")
     journal.check_session(session)
     catalog = load_catalog(params, order, root)
     journal_rel = paths.session_journal(session)
@@ -160,8 +183,19 @@ def create_app(params: Params, session: str, token: str, order: str = "likely_er
             "width": item.width, "height": item.height, "flags": list(item.flags), "in_variant": item.in_variant,
             "hints": item.hints(catalog.classes), "choices": item.relabel_choices(catalog.classes),
             "url": f"api/image/{quote(item.image_id, safe='')}",
-            "position": queue.index(item.image_id) + 1, "class_total": len(queue),
-            "class_done": sum(1 for i in queue if i in done),
+            "position": queue.index(item.image_id) + 1 if item.image_id in queue else None,
+            "class_total": len(queue), "class_done": sum(1 for i in queue if i in done),
+        }
+
+    def tile(item: Item, done: dict[str, Decision]) -> dict:
+        """One thumbnail of the grid, the quarantine or a duplicate group."""
+        decision = done.get(item.image_id)
+        return {
+            "image_id": item.image_id, "label": item.label, "flags": list(item.flags),
+            "in_variant": item.in_variant, "badge": item.badge(catalog.classes),
+            "choices": item.relabel_choices(catalog.classes),
+            "thumb": f"api/thumb/{quote(item.image_id, safe='')}", "url": f"api/image/{quote(item.image_id, safe='')}",
+            "decided": event_summary(decision.event) if decision else None,
         }
 
     def event_summary(event: Event) -> dict:
@@ -173,28 +207,74 @@ def create_app(params: Params, session: str, token: str, order: str = "likely_er
     def state(request: Request) -> JSONResponse:
         done = decided()
         live = log.live()
+        events = log.journal.events() if log.path.exists() else ()
+        reviewable = sum(1 for i in done if not catalog.items[i].dropped)
         return JSONResponse({
             "session": session, "journal": str(journal_rel), "variant": params.clean.variant,
-            "order": catalog.order, "predictions": catalog.predictions,
+            "order": catalog.order, "predictions": catalog.predictions, "warning": catalog.warning,
+            "mode": mode, "page_size": page_size,
             "classes": [progress(c, done) for c in catalog.classes],
-            "total": len(catalog.items), "done": len(done),
+            "total": catalog.total, "done": reviewable,
+            "progress": pace.estimate(events, reviewable, catalog.total),
+            "quarantine": {"total": len(catalog.quarantine), "done": sum(1 for i in catalog.quarantine if i in done)},
+            "duplicates": {"total": len(catalog.duplicates),
+                           "done": sum(1 for g in catalog.duplicates if all(i in done for i in g))},
             "last": event_summary(live[-1].event) if live else None,
             "apply": list(APPLY_COMMANDS),
         })
 
-    def next_item(request: Request) -> JSONResponse:
-        unknown = sorted(set(request.query_params) - {"class"})
+    def query(request: Request, allowed: set[str]) -> dict[str, str]:
+        unknown = sorted(set(request.query_params) - allowed)
         if unknown:
             raise HTTPException(400, f"unknown query parameter(s) {unknown}")
-        label = request.query_params.get("class")
-        if label not in catalog.queues:
-            raise HTTPException(400, f"class {label!r} is unknown; classes: {', '.join(catalog.classes)}")
+        return dict(request.query_params)
+
+    def class_param(value: str | None) -> str:
+        if value not in catalog.queues:
+            raise HTTPException(400, f"class {value!r} is unknown; classes: {', '.join(catalog.classes)}")
+        return value
+
+    def size_param(value: str | None) -> int:
+        if value is None or not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+            raise HTTPException(400, f"size {value!r} must be a whole number from 1 to {MAX_PAGE}")
+        return int(value)
+
+    def next_item(request: Request) -> JSONResponse:
+        label = class_param(query(request, {"class"}).get("class"))
         done = decided()
         upcoming = next((i for i in catalog.queues[label] if i not in done), None)
         return JSONResponse({
             "class": progress(label, done),
             "item": describe(catalog.items[upcoming], done) if upcoming else None,
         })
+
+    def undecided_page(ids: list[str], size: int, done: dict[str, Decision]) -> list[dict]:
+        upcoming = [i for i in ids if i not in done][:size]
+        return [tile(catalog.items[i], done) for i in upcoming]
+
+    def grid_page(request: Request) -> JSONResponse:
+        params_in = query(request, {"class", "size"})
+        label, size = class_param(params_in.get("class")), size_param(params_in.get("size"))
+        done = decided()
+        return JSONResponse({"class": progress(label, done), "items": undecided_page(catalog.queues[label], size, done)})
+
+    def quarantine_page(request: Request) -> JSONResponse:
+        size = size_param(query(request, {"size"}).get("size"))
+        done = decided()
+        return JSONResponse({
+            "total": len(catalog.quarantine), "done": sum(1 for i in catalog.quarantine if i in done),
+            "items": undecided_page(catalog.quarantine, size, done),
+        })
+
+    def duplicate_groups(request: Request) -> JSONResponse:
+        query(request, set())
+        done = decided()
+        return JSONResponse({"groups": [
+            {"members": [tile(catalog.items[i], done) for i in members],
+             "cross_label": len({catalog.items[i].label for i in members}) > 1,
+             "done": all(i in done for i in members)}
+            for members in catalog.duplicates
+        ]})
 
     def item_info(request: Request) -> JSONResponse:
         return JSONResponse(describe(item_or_404(request.path_params["image_id"]), decided()))
@@ -205,6 +285,16 @@ def create_app(params: Params, session: str, token: str, order: str = "likely_er
             raise HTTPException(404, f"image file {item.path} is missing")
         return FileResponse(item.path, headers={"cache-control": "private, max-age=3600"})
 
+    def thumb(request: Request) -> FileResponse:
+        item = item_or_404(request.path_params["image_id"])
+        if not item.path.is_file():
+            raise HTTPException(404, f"image file {item.path} is missing")
+        try:
+            cached = thumbs.thumbnail(item.path, thumbs.thumb_path(root, item.sha256))
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL's ways of saying "cannot decode"
+            raise HTTPException(404, f"image file {item.path} cannot be decoded ({type(exc).__name__})") from None
+        return FileResponse(cached, media_type="image/jpeg", headers={"cache-control": "private, max-age=3600"})
+
     def summary(request: Request) -> JSONResponse:
         live = log.live()
         done = decided()
@@ -213,14 +303,14 @@ def create_app(params: Params, session: str, token: str, order: str = "likely_er
         return JSONResponse({
             "session": session, "journal": str(journal_rel),
             "classes": [progress(c, done) for c in catalog.classes],
-            "totals": {a: totals.get(a, 0) for a in DECISIONS}, "done": len(done), "total": len(catalog.items),
+            "totals": {a: totals.get(a, 0) for a in DECISIONS}, "done": len(done), "total": catalog.total,
             "relabels": dict(sorted(relabels.items())),
             "recent": [event_summary(d.event) for d in reversed(live[-RECENT:])],
             "apply": list(APPLY_COMMANDS),
         })
 
-    async def decision(request: Request) -> JSONResponse:
-        body = await json_body(request, required={"image_id", "action"}, optional={"new_label"})
+    def checked(body: dict) -> tuple[Item, str, str | None]:
+        """A decision's item, action and new label, or a 400 naming what is wrong."""
         image_id, action, new_label = body["image_id"], body["action"], body.get("new_label")
         if not isinstance(image_id, str) or image_id not in catalog.items:
             raise HTTPException(400, f"image_id {image_id!r} is not a reviewable image of this dataset")
@@ -234,44 +324,93 @@ def create_app(params: Params, session: str, token: str, order: str = "likely_er
                 raise HTTPException(400, f"new_label {new_label!r} is the image's own class")
         elif new_label is not None:
             raise HTTPException(400, f"new_label is only for relabel, got {new_label!r} with {action}")
+        return item, action, new_label
 
-        def build(existing: Sequence[Event]) -> Event:
-            if any(d.event.image_id == image_id for d in replay_session(log.path, existing)):
-                raise Conflict(f"{image_id!r} is already decided in session {session!r}; undo it first")
-            return Event(
-                event_id=journal.next_event_id(session, existing), time=journal.now(), session=session,
-                image_id=image_id, sha256=file_sha256(item.path), label=item.label, action=action,
-                new_label=new_label, undoes=None,
-            )
+    def decision_events(wanted: list[tuple[Item, str, str | None]]) -> Callable[[Sequence[Event]], list[Event]]:
+        """The journal build for these decisions: one time stamp, consecutive event ids."""
+        hashes = {item.image_id: file_sha256(item.path) for item, _, _ in wanted}  # outside the lock
 
-        event = await append(build)
-        return JSONResponse({"event": event_summary(event), "class": progress(item.label, decided())})
+        def build(existing: Sequence[Event]) -> list[Event]:
+            live = {d.event.image_id for d in replay_session(log.path, existing)}
+            for item, _, _ in wanted:
+                if item.image_id in live:
+                    raise Conflict(f"{item.image_id!r} is already decided in session {session!r}; undo it first")
+            stamp = journal.now()
+            return [
+                Event(
+                    event_id=journal.next_event_id(session, existing, k), time=stamp, session=session,
+                    image_id=item.image_id, sha256=hashes[item.image_id], label=item.label, action=action,
+                    new_label=new_label, undoes=None,
+                )
+                for k, (item, action, new_label) in enumerate(wanted)
+            ]
+
+        return build
+
+    async def decision(request: Request) -> JSONResponse:
+        body = await json_body(request, required={"image_id", "action"}, optional={"new_label"})
+        wanted = checked(body)
+        events = await append(decision_events([wanted]))
+        return JSONResponse({"event": event_summary(events[0]), "class": progress(wanted[0].label, decided())})
+
+    async def decisions(request: Request) -> JSONResponse:
+        body = await json_body(request, required={"decisions"}, optional=set())
+        entries = body["decisions"]
+        if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_BATCH:
+            raise HTTPException(400, f"decisions must be a list of 1 to {MAX_BATCH} decisions")
+        wanted = []
+        for k, entry in enumerate(entries):
+            try:
+                wanted.append(checked(decision_fields(entry)))
+            except HTTPException as exc:
+                raise HTTPException(400, f"decisions[{k}]: {exc.detail}") from None
+        ids = [item.image_id for item, _, _ in wanted]
+        repeated = next((i for i in ids if ids.count(i) > 1), None)
+        if repeated is not None:
+            raise HTTPException(400, f"image {repeated!r} appears twice in one batch")
+        events = await append(decision_events(wanted))
+        return JSONResponse({"events": [event_summary(e) for e in events]})
 
     async def undo(request: Request) -> JSONResponse:
-        await json_body(request, required=set(), optional=set())
+        body = await json_body(request, required=set(), optional={"event_ids"})
+        targets = body.get("event_ids")
+        if targets is not None and (
+            not isinstance(targets, list) or not 1 <= len(targets) <= MAX_BATCH
+            or not all(isinstance(t, str) for t in targets) or len(set(targets)) != len(targets)
+        ):
+            raise HTTPException(400, f"event_ids must be a list of 1 to {MAX_BATCH} distinct event ids")
 
-        def build(existing: Sequence[Event]) -> Event:
+        def build(existing: Sequence[Event]) -> list[Event]:
             live = replay_session(log.path, existing)
             if not live:
                 raise Conflict(f"nothing to undo in session {session!r}")
-            target = live[-1].event
-            return Event(
-                event_id=journal.next_event_id(session, existing), time=journal.now(), session=session,
-                image_id=target.image_id, sha256=target.sha256, label=target.label, action="undo",
-                new_label=None, undoes=target.event_id,
-            )
+            by_id = {d.event.event_id: d.event for d in live}
+            missing = [t for t in targets or () if t not in by_id]
+            if missing:
+                raise Conflict(f"{missing[0]!r} is not a live decision of session {session!r}")
+            chosen = [by_id[t] for t in reversed(targets)] if targets else [live[-1].event]
+            stamp = journal.now()
+            return [
+                Event(
+                    event_id=journal.next_event_id(session, existing, k), time=stamp, session=session,
+                    image_id=target.image_id, sha256=target.sha256, label=target.label, action="undo",
+                    new_label=None, undoes=target.event_id,
+                )
+                for k, target in enumerate(chosen)
+            ]
 
-        event = await append(build)
-        item = catalog.items.get(event.image_id)
+        events = await append(build)
+        item = catalog.items.get(events[-1].image_id)
         done = decided()
         return JSONResponse({
-            "undone": event.undoes, "event": event_summary(event),
-            "item": describe(item, done) if item else None,
+            "undone": events[-1].undoes, "event": event_summary(events[-1]),
+            "events": [event_summary(e) for e in events],
+            "item": describe(item, done) if item and not item.dropped else None,
         })
 
-    async def append(build: Callable[[Sequence[Event]], Event]) -> Event:
+    async def append(build: Callable[[Sequence[Event]], Sequence[Event]]) -> list[Event]:
         try:
-            return await run_in_threadpool(log.append_next, build)
+            return await run_in_threadpool(log.append_batch, build)
         except Conflict as exc:
             raise HTTPException(409, str(exc)) from None
 
@@ -290,10 +429,15 @@ def create_app(params: Params, session: str, token: str, order: str = "likely_er
         Mount("/static", StaticFiles(directory=str(static))),
         Route("/api/state", state),
         Route("/api/next", next_item),
+        Route("/api/page", grid_page),
+        Route("/api/quarantine", quarantine_page),
+        Route("/api/duplicates", duplicate_groups),
         Route("/api/item/{image_id}", item_info),
         Route("/api/image/{image_id}", image),
+        Route("/api/thumb/{image_id}", thumb),
         Route("/api/summary", summary),
         Route("/api/decision", decision, methods=["POST"]),
+        Route("/api/decisions", decisions, methods=["POST"]),
         Route("/api/undo", undo, methods=["POST"]),
     ]
     app = Starlette(
@@ -314,11 +458,18 @@ async def json_body(request: Request, required: set[str], optional: set[str]) ->
         obj: object = {}
     else:
         try:
-            obj = json.loads(body)
+            obj = json.loads(body, object_pairs_hook=journal.no_duplicate_keys)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise HTTPException(400, f"request body is not valid JSON: {exc}") from None
+        except journal.JournalError as exc:  # a duplicate key: which value was meant?
+            raise HTTPException(400, f"request body has a {exc}") from None
+    return fields(obj, required, optional, "request body")
+
+
+def fields(obj: object, required: set[str], optional: set[str], what: str) -> dict:
+    """`obj` if it is a JSON object with every required key and no unknown one, else a 400."""
     if not isinstance(obj, dict):
-        raise HTTPException(400, f"request body must be a JSON object, got {type(obj).__name__}")
+        raise HTTPException(400, f"{what} must be a JSON object, got {type(obj).__name__}")
     missing = sorted(required - set(obj))
     if missing:
         raise HTTPException(400, f"missing field(s) {missing}")
@@ -326,6 +477,10 @@ async def json_body(request: Request, required: set[str], optional: set[str]) ->
     if unknown:
         raise HTTPException(400, f"unknown field(s) {unknown}")
     return obj
+
+
+def decision_fields(entry: object) -> dict:
+    return fields(entry, {"image_id", "action"}, {"new_label"}, "a decision")
 
 
 def default_session() -> str:
@@ -351,7 +506,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(params: Params, port: int, session: str | None, host: str, order: str) -> None:
+def run(params: Params, port: int, session: str | None, host: str, order: str, mode: str, page_size: int) -> None:
     import uvicorn  # imported here: only this command needs it
 
     session = journal.check_session(session or default_session())
@@ -359,9 +514,11 @@ def run(params: Params, port: int, session: str | None, host: str, order: str) -
     if Path(params.data.dir) == paths.SAMPLE_DIR and demo.exists():
         raise GrocerError(f"session {session!r} is the sample's demo journal ({demo}); pick another --session")
     token = secrets.token_urlsafe(18)
-    app = create_app(params, session, token, order)
+    app = create_app(params, session, token, order, mode=mode, page_size=page_size)
     catalog: Catalog = app.state.catalog
-    if catalog.predictions is None:
+    if catalog.warning is not None:
+        print(f"grocer review: warning: {catalog.warning}", file=sys.stderr)
+    elif catalog.predictions is None:
         print("grocer review: no OOF predictions yet (run `dvc repro` first for hints): no hints, file order")
     else:
         print(f"grocer review: hints from {catalog.predictions}; order: {catalog.order}")

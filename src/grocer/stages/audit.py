@@ -1,4 +1,4 @@
-"""Stage `audit`: private-risk audit of the submitted step's OOF predictions (`submit.source`).
+"""Stage `audit`: private-risk audit of the submitted step's OOF predictions (`source` in metrics/final.json).
 
 Math: grocer.ensemble.audit (bootstrap, group bootstrap, repeated stratified holdout,
 per-group accuracy, error concentration). Only the OOF rows of `run.folds` are
@@ -29,6 +29,7 @@ from grocer.ensemble.audit import GroupTable, audit
 from grocer.ensemble.metrics import confusion, top_confusions
 from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
 from grocer.params import Params
+from grocer.stages.submit import read_final
 
 TOP_CONFUSIONS = 10  # rows of plots/audit_confusions.csv
 GROUP_COLUMNS = ["group", "label", "n", "correct", "acc", "below_min_acc"]
@@ -69,7 +70,7 @@ def confusion_frame(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> pd.D
 def run(params: Params) -> None:
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
-    final = read_stage_predictions(paths.ENSEMBLE_DIRS[params.submit.source], "oof", rows.ids, classes)
+    final = read_stage_predictions(paths.ENSEMBLE_DIRS[read_final()["source"]], "oof", rows.ids, classes)
     pred = final.probs.argmax(axis=1)
 
     numbers, table = audit(rows.y, pred, rows.groups, len(classes), params.audit)

@@ -47,8 +47,9 @@ def assign_folds(train: pd.DataFrame, folds: FoldsParams) -> np.ndarray:
         splitter = StratifiedKFold(n_splits=folds.n_splits, shuffle=True, random_state=folds.seed)
         with warnings.catch_warnings():
             # a label+group key rarer than n_splits is expected: it is spread as evenly as possible
+            # (split() is a generator: it warns while it is iterated, so it is iterated here)
             warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-            splits = splitter.split(train, key)
+            splits = list(splitter.split(train, key))
     for k, (_, val_rows) in enumerate(splits):
         fold_of[val_rows] = k
     return fold_of

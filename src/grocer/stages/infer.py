@@ -39,6 +39,7 @@ from grocer.training.splits import read_folds
 
 
 def run(params: Params, model: str) -> None:
+    params = params.for_model(model)
     classes = load_classes()
     cache = load_cache()
     verify_fingerprint(cache.test_fingerprint, paths.CACHE_DIR)

@@ -5,7 +5,10 @@ expert's decision threshold are tuned on OOF rows (grocer.ensemble.override). Th
 numbers are honest: rows of evaluation fold k are overridden with settings tuned on the
 other folds' rows; the test rows get the settings tuned on every OOF row (reported per
 pair). The base is `override.base` (the stack by default; the blend is the bias-calibrated
-one when `blend.calibrate_bias`). Disabled, the base's predictions pass through unchanged.
+one when `blend.calibrate_bias`). With `override.calibrate: temperature` the base is first
+temperature-scaled (grocer.ensemble.temperature), the temperature fitted in the same
+cross-fit as the gate, so margins mean the same whichever step is the base. Disabled,
+the base's predictions pass through unchanged.
 
 Writes data/predictions/override/{oof,test}.parquet and metrics/override.json: OOF
 scores before/after, changed predictions, and per pair its settings, the changes and the
@@ -21,14 +24,29 @@ from grocer.dataset import load_classes
 from grocer.ensemble.blend import log_probs
 from grocer.ensemble.crossfit import cross_fit, evaluation_folds
 from grocer.ensemble.metrics import binary_scores, oof_scores
-from grocer.ensemble.override import apply_all, candidates, tune_all
-from grocer.ensemble_inputs import load_oof_rows, load_pair_experts, pair_classes, read_stage_predictions
+from grocer.ensemble.override import PairSetting, apply_all, candidates, tune_all
+from grocer.ensemble.temperature import fit_temperature, scale
+from grocer.ensemble_inputs import load_oof_rows, load_pair_experts, read_stage_predictions
+from grocer.pairs import pair_classes
 from grocer.params import Params
 from grocer.predictions import read_predictions, write_predictions
 
 
 def _rows(experts: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
     return {pair: prob_b[index] for pair, prob_b in experts.items()}
+
+
+def tune(probs: np.ndarray, experts: dict[str, np.ndarray], y: np.ndarray, pairs: dict[str, tuple[int, int]],
+         calibrate: str) -> tuple[float, dict[str, PairSetting]]:
+    """The temperature (1 without calibration) and every pair's gate, tuned on these rows."""
+    temperature = fit_temperature(probs, y) if calibrate == "temperature" else 1.0
+    return temperature, tune_all(scale(probs, temperature), experts, y, pairs)
+
+
+def apply(probs: np.ndarray, experts: dict[str, np.ndarray], pairs: dict[str, tuple[int, int]],
+          tuned: tuple[float, dict[str, PairSetting]]) -> np.ndarray:
+    temperature, settings = tuned
+    return apply_all(scale(probs, temperature), experts, pairs, settings)
 
 
 def run(params: Params) -> None:
@@ -44,13 +62,14 @@ def run(params: Params) -> None:
     y = rows.y
 
     eval_fold = evaluation_folds(rows.fold, y, rows.groups, params.folds.n_splits, params.folds.seed)
+    calibrate = params.override.calibrate if params.override.enabled else "none"
     after = cross_fit(
         eval_fold,
-        lambda train: tune_all(before[train], _rows(expert_oof, train), y[train], pairs),
-        lambda settings, held_out: apply_all(before[held_out], _rows(expert_oof, held_out), pairs, settings),
+        lambda train: tune(before[train], _rows(expert_oof, train), y[train], pairs, calibrate),
+        lambda tuned, held_out: apply(before[held_out], _rows(expert_oof, held_out), pairs, tuned),
     )
-    settings = tune_all(before, expert_oof, y, pairs)
-    test_after = apply_all(test_before, expert_test, pairs, settings)
+    temperature, settings = tune(before, expert_oof, y, pairs, calibrate)
+    test_after = apply(test_before, expert_test, pairs, (temperature, settings))
 
     changed_oof = before.argmax(axis=1) != after.argmax(axis=1)
     changed_test = test_before.argmax(axis=1) != test_after.argmax(axis=1)
@@ -61,6 +80,7 @@ def run(params: Params) -> None:
         "n_changed_test": int(changed_test.sum()),
         "before": oof_scores(y, before),
         "after": oof_scores(y, after),
+        "temperature": temperature,
     }
     for pair, (a, b) in pairs.items():
         of_pair = np.isin(y, [a, b])

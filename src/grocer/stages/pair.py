@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grocer import atomic, ensemble_inputs, paths
+from grocer import atomic, pairs, paths
 from grocer.dataset import load_classes, verify_fingerprint
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
@@ -53,7 +53,7 @@ from grocer.training.splits import cache_split, read_folds, run_key
 def pair_classes(params: Params, pair: str, classes: list[str]) -> tuple[str, str]:
     if pair not in params.pairs.list:
         raise GrocerError(f"--pair {pair!r} is not in pairs.list ({', '.join(params.pairs.list) or 'empty'})")
-    index_a, index_b = ensemble_inputs.pair_classes([pair], classes)[pair]
+    index_a, index_b = pairs.pair_classes([pair], classes)[pair]
     return classes[index_a], classes[index_b]
 
 
@@ -72,10 +72,11 @@ def run(params: Params, pair: str, fold: int) -> None:
     classes = load_classes()
     a, b = pair_classes(params, pair, classes)
     entry = zoo_entry(params, params.pairs.model)
+    params = params.for_model(params.pairs.model)  # the experts train with their backbone's recipe
     table = read_folds(classes, fold)
     cache = load_cache()
     verify_fingerprint(cache.test_fingerprint, paths.CACHE_DIR)
-    img_size = item_img_size(params, entry, cache.img_size)
+    img_size = item_img_size(params, cache.img_size)
     fold_rows = table[table["fold"] == fold]
     train_rows, train_target = pair_rows(table[table["fold"] != fold], a, b, f"training (folds other than {fold})")
     val_rows, val_target = pair_rows(fold_rows, a, b, f"fold {fold}")

@@ -1,6 +1,6 @@
 """Stage `report`: the files behind `dvc plots show`, and two PNGs for people who just open files.
 
-Inputs: the submitted step's OOF predictions (`submit.source`, rows of `run.folds`), metrics/final.json
+Inputs: the submitted step's OOF predictions (`source` in metrics/final.json, rows of `run.folds`), metrics/final.json
 (the chain's steps, written by `submit`), metrics/blend.json (every single model) and the
 per-epoch curves of the train items (dvclive's files in plots/train/<model>-f<k>/).
 Writes the plot files that dvc.yaml declares (with their templates, so `dvc plots show`
@@ -34,7 +34,7 @@ from grocer.ensemble.metrics import confusion
 from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
 from grocer.errors import GrocerError
 from grocer.params import Params
-from grocer.stages.submit import STEP_NAMES
+from grocer.stages.submit import STEP_NAMES, read_final
 from grocer.training.live import read_curves
 
 MODEL_PREFIX = "model_"  # metrics/blend.json: one section per single model
@@ -137,9 +137,9 @@ def evolution_png(evolution: pd.DataFrame) -> bytes:
 def run(params: Params) -> None:
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
-    submitted = read_stage_predictions(paths.ENSEMBLE_DIRS[params.submit.source], "oof", rows.ids, classes)
+    final = read_final()
+    submitted = read_stage_predictions(paths.ENSEMBLE_DIRS[final["source"]], "oof", rows.ids, classes)
     pred = submitted.probs.argmax(axis=1)
-    final = json.loads(paths.FINAL_METRICS.read_text())
     blend = json.loads(paths.metrics_file("blend").read_text())
 
     names = np.array(classes)

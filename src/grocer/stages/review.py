@@ -11,7 +11,9 @@ applies it to `data/interim/clean/<clean.variant>.csv`:
 - keep: a human keep overrides an automatic quarantine: in the aggressive variant a
   quarantined image that a human kept (or relabelled: also a human verdict that it
   belongs in training) comes back. A dropped image (unreadable, too small, a copy...)
-  never comes back: status `dropped`.
+  never comes back (status `dropped`), except a cross-label duplicate: clean drops
+  every copy because it cannot tell which label is right, and a human keep or relabel
+  of one copy (the review page's duplicates view) is that answer.
 
 An image whose file changed since it was reviewed (its sha256 in the manifest is not
 the journal's), or whose label changed since, is a conflict: a warning on stderr
@@ -33,12 +35,14 @@ from grocer.errors import GrocerError
 from grocer.params import Params
 from grocer.review.journal import DECISIONS, Event, read_journal
 from grocer.review.replay import Decision, resolve
+from grocer.stages.clean import DROP_REASONS
 
 STATUSES = ("applied", "restored", "recorded", "conflict", "dropped")
 TABLE_COLUMNS = ["image_id", "label", "group"]
 ACTION_COLUMNS = ["image_id", "action", "new_label", "session", "time", "status"]
 QUARANTINE_COLUMNS = [*TABLE_COLUMNS, "reasons"]
 TRASH_REASON = "review_trash"
+HUMAN_RESOLVES = "cross_label_duplicate"  # the one drop reason a human keep or relabel overrides
 
 
 def journal_files(data_dir: str) -> list[Path]:
@@ -57,6 +61,11 @@ def read_table(path: Path) -> pd.DataFrame:
     if "group" not in table.columns:
         raise GrocerError(f"{path}: missing column 'group'")
     return table
+
+
+def human_resolves(reasons: str) -> bool:
+    """Whether a human verdict answers every reason clean had to drop the image."""
+    return {r for r in reasons.split(";") if r in DROP_REASONS} == {HUMAN_RESOLVES}
 
 
 def check_decision(decision: Decision, train: pd.DataFrame, classes: list[str]) -> None:
@@ -109,7 +118,9 @@ def apply_decisions(
             warnings.append(f"conflict: image {event.image_id!r} (session {event.session!r}, {decision.where}): {why}; not applied")
         elif event.image_id not in by_clean.index:
             raise GrocerError(f"{paths.CLEAN_DECISIONS}: no decision for train image {event.image_id!r}; re-run `dvc repro clean`")
-        elif by_clean.at[event.image_id, "decision"] == "drop":
+        elif by_clean.at[event.image_id, "decision"] == "drop" and not (
+            event.action in ("keep", "relabel") and human_resolves(by_clean.at[event.image_id, "reasons"])
+        ):
             status = "dropped"
         elif event.image_id in table.index:
             status = "recorded"

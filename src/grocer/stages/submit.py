@@ -1,14 +1,19 @@
 """Stage `submit`: the submission file and the stage-by-stage evolution table.
 
 The submitted prediction is the test prediction of the step `submit.source` names:
-`override` (default; its base passed through when `override.enabled` is false), `stack`,
-or `blend` (bias-calibrated when `blend.calibrate_bias`). The file has the ids of
+`override` (its base passed through when `override.enabled` is false), `stack`, `blend`
+(bias-calibrated when `blend.calibrate_bias`), or `auto`: the candidate with the best
+worst-group-aware OOF score (grocer.ensemble.selection; `submit.group_weight`,
+`submit.group_quantile`), the override only when it is enabled. The file has the ids of
 `<data.dir>/sample_submission.csv` in its order and its header, one class name per id,
 and is read back and compared before the stage succeeds.
 
 metrics/final.json: OOF acc and macro-F1 of each step (best single model -> fitted blend
 -> bias-calibrated blend -> stack -> override; a step that is switched off is absent),
-`oof_acc`/`oof_f1` of the submitted step, `oof_coverage`, and, on the embedded sample
+`oof_acc`/`oof_f1` of the submitted step, `source` (the prediction directory submitted, which
+audit and report read), `oof_coverage`, with `auto` a `selection` block (every candidate's
+OOF accuracy, worst-group quantile and score, and `auto_oof_acc`, the cross-fitted accuracy
+of the choice itself), and, on the embedded sample
 whose test labels are known (data/sample_truth/test_labels.csv), the submission's
 `test_acc`/`test_f1`: a private-leaderboard score.
 """
@@ -23,7 +28,9 @@ import pandas as pd
 
 from grocer import atomic, paths
 from grocer.dataset import load_classes, read_csv
-from grocer.ensemble_inputs import read_stage_predictions
+from grocer.ensemble.crossfit import evaluation_folds
+from grocer.ensemble.selection import choose, cross_fitted_choice, step_score
+from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
 from grocer.errors import GrocerError
 from grocer.params import Params
 from grocer.training.metrics import accuracy, macro_f1
@@ -58,6 +65,38 @@ def submitted_step(steps: dict, source: str, override_base: str) -> str:
     return source
 
 
+def select_source(params: Params, classes: list[str]) -> tuple[str, dict]:
+    """The prediction directory to submit (a key of paths.ENSEMBLE_DIRS) and, for `auto`, why."""
+    if params.submit.source != "auto":
+        return params.submit.source, {}
+    rows = load_oof_rows(classes, params.run.folds)
+    candidates = ["blend", "stack"] + (["override"] if params.override.enabled else [])
+    correct = {
+        name: read_stage_predictions(paths.ENSEMBLE_DIRS[name], "oof", rows.ids, classes).probs.argmax(axis=1) == rows.y
+        for name in candidates
+    }
+    weight, quantile = params.submit.group_weight, params.submit.group_quantile
+    chosen = choose(correct, rows.groups, weight, quantile)
+    eval_fold = evaluation_folds(rows.fold, rows.y, rows.groups, params.folds.n_splits, params.folds.seed)
+    selection = {
+        "chosen": chosen,
+        "group_fallback": int(rows.groups is None),
+        "auto_oof_acc": float(cross_fitted_choice(correct, rows.groups, eval_fold, weight, quantile).mean()),
+        **{name: step_score(right, rows.groups, weight, quantile) for name, right in correct.items()},
+    }
+    if rows.groups is None:
+        print("submit: no group column, so submit.source=auto picks by OOF accuracy alone")
+    return chosen, selection
+
+
+def read_final() -> dict:
+    """metrics/final.json as this stage writes it; audit, report and summary read the submitted
+    step (`submitted`) and its prediction directory (`source`) from it."""
+    if not paths.FINAL_METRICS.is_file():
+        raise GrocerError(f"{paths.FINAL_METRICS}: not found; run `dvc repro submit` first")
+    return json.loads(paths.FINAL_METRICS.read_text())
+
+
 def write_submission(sample: pd.DataFrame, id_col: str, label_col: str, labels: list[str]) -> None:
     """Write the submission in the sample's order and header, then read it back and compare."""
     submission = pd.DataFrame({id_col: sample[id_col].to_numpy(), label_col: labels})[list(sample.columns)]
@@ -87,8 +126,8 @@ def run(params: Params) -> None:
             f"{sample_path}: expected the columns {data.id_col},{data.label_col}; has {list(sample.columns)}"
         )
 
-    source = paths.ENSEMBLE_DIRS[params.submit.source]
-    final = read_stage_predictions(source, "test", sample[data.id_col].tolist(), classes)
+    source, selection = select_source(params, classes)
+    final = read_stage_predictions(paths.ENSEMBLE_DIRS[source], "test", sample[data.id_col].tolist(), classes)
     labels = [classes[k] for k in final.probs.argmax(axis=1)]
     write_submission(sample, data.id_col, data.label_col, labels)
 
@@ -96,8 +135,10 @@ def run(params: Params) -> None:
     stack = json.loads(paths.metrics_file("stack").read_text())
     override = json.loads(paths.metrics_file("override").read_text()) if params.override.enabled else None
     steps = evolution(blend, stack, override)
-    submitted = steps[submitted_step(steps, params.submit.source, params.override.base)]
-    metrics: dict = {**submitted, "oof_coverage": stack["oof_coverage"]}
+    submitted = submitted_step(steps, source, params.override.base)
+    metrics: dict = {**steps[submitted], "submitted": submitted, "source": source, "oof_coverage": stack["oof_coverage"]}
+    if selection:
+        metrics["selection"] = selection
     if Path(data.dir).resolve() == paths.SAMPLE_DIR.resolve() and paths.SAMPLE_TEST_LABELS.is_file():
         metrics.update(leaderboard_scores(final.ids, labels))
     metrics.update(steps)

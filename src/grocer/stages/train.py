@@ -13,6 +13,10 @@ writes, all or nothing:
   metrics.json: val_loss, acc, macro_f1, errors, epochs, best_epoch, chosen_swa (1 if SWA
   weights were chosen), n_train, n_val and dvclive's step.
 
+With `train.stage2`, the chosen weights are fine-tuned for stage2.epochs more at
+train.lr * stage2.lr_scale (and stage2.img_size); the item keeps the stage with the lower
+val loss (metrics: stage1_val_loss, stage2_val_loss, chosen_stage; the curves hold both).
+
 With `train.distributed: ddp` the command checks its inputs, then runs again under
 torchrun with `train.nproc` processes (grocer.training.distributed); rank 0 writes.
 
@@ -23,6 +27,7 @@ uninterrupted one on the CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import time
@@ -34,7 +39,7 @@ from grocer import atomic, paths
 from grocer.dataset import load_classes
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
-from grocer.params import Params, ZooModel
+from grocer.params import Params, Stage2Params, ZooModel
 from grocer.predictions import softmax, write_predictions
 from grocer.runtime import load as load_runtime
 from grocer.training import checkpoint, distributed
@@ -43,11 +48,12 @@ from grocer.training.data import Preprocess
 from grocer.training.device import use_threads
 from grocer.training.live import EpochLog
 from grocer.training.loop import FitConfig, FitResult, fit
-from grocer.training.models import check_arch, create_model, eval_view, normalization
+from grocer.training.models import check_arch, create_model, eval_view, normalization, takes_img_size
 from grocer.training.objectives import MultiClass, balanced_class_weights
 from grocer.training.splits import cache_split, read_folds, run_key
 
 STATE_FILE = "state.pt"
+STAGE2_STATE_FILE = "stage2-state.pt"
 
 
 def zoo_entry(params: Params, model: str) -> ZooModel:
@@ -58,12 +64,29 @@ def zoo_entry(params: Params, model: str) -> ZooModel:
     return params.zoo[model]
 
 
-def item_img_size(params: Params, entry: ZooModel, cache_size: int) -> int:
-    size = entry.img_size or params.train.img_size
+def item_img_size(params: Params, cache_size: int) -> int:
+    size = params.train.img_size
     if size > cache_size:
         raise GrocerError(f"{paths.CACHE_DIR}: images are {cache_size}px, the model needs {size}px; "
                           "run `dvc repro cache` after raising cache.img_size")
     return size
+
+
+def stage2_size(params: Params, entry: ZooModel, img_size: int, cache_size: int) -> int:
+    """The fine-tune's resolution, checked before any training."""
+    size = params.train.stage2.img_size or img_size
+    if size > cache_size:
+        raise GrocerError(f"{paths.CACHE_DIR}: images are {cache_size}px, train.stage2.img_size is {size}px; "
+                          "run `dvc repro cache` after raising cache.img_size")
+    if size != img_size and takes_img_size(entry.arch):
+        raise GrocerError(f"train.stage2.img_size: {entry.arch} is built for one input size ({img_size}px); "
+                          "set stage2.img_size to null for it")
+    return size
+
+
+def stage2_config(cfg: FitConfig, stage2: Stage2Params) -> FitConfig:
+    """The fine-tune's recipe: the main recipe at lr * lr_scale for stage2.epochs, no warm-up, no SWA."""
+    return dataclasses.replace(cfg, epochs=stage2.epochs, lr=cfg.lr * stage2.lr_scale, warmup_epochs=0, swa_start=None)
 
 
 def train_metrics(result: FitResult, epochs: int, n_train: int, n_val: int) -> dict[str, float]:
@@ -84,10 +107,13 @@ def train_metrics(result: FitResult, epochs: int, n_train: int, n_val: int) -> d
 def run(params: Params, model: str, fold: int) -> None:
     started = time.perf_counter()
     entry = zoo_entry(params, model)
+    params = params.for_model(model)
     classes = load_classes()
     table = read_folds(classes, fold)
     cache = load_cache()
-    img_size = item_img_size(params, entry, cache.img_size)
+    img_size = item_img_size(params, cache.img_size)
+    stage2 = params.train.stage2
+    size2 = stage2_size(params, entry, img_size, cache.img_size) if stage2 is not None else None
     train_rows, val_rows = table[table["fold"] != fold], table[table["fold"] == fold]
     train = cache_split(cache, train_rows, train_rows["y"].to_numpy())
     val = cache_split(cache, val_rows, val_rows["y"].to_numpy())
@@ -114,7 +140,8 @@ def run(params: Params, model: str, fold: int) -> None:
     config = {
         "kind": "classifier", "model": model, "fold": fold, "zoo": entry.model_dump(), "img_size": img_size,
         "outputs": len(classes), "classes": classes, "mean": list(mean), "std": list(std),
-        "crop_pct": view.crop_pct, "interpolation": view.interpolation, "aug": params.aug.model_dump(), "train": params.train.model_dump(),
+        "crop_pct": view.crop_pct, "interpolation": view.interpolation,
+        "aug": params.aug.model_dump(), "train": params.train.model_dump(),
         "n_train": len(train.rows), "n_val": len(val.rows),
     }
     scratch = paths.train_scratch(model, fold)
@@ -124,15 +151,35 @@ def run(params: Params, model: str, fold: int) -> None:
         cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{model}-f{fold}", world=world,
         on_epoch=log.log if log is not None else None,
     )
+    if stage2 is not None:  # every ddp process fine-tunes; the net holds the chosen stage-1 weights on rank 0
+        fine = fit(
+            net, objective, train, val,
+            (build_train_transforms(params.aug, size2, view), build_eval_transforms(size2, view)),
+            stage2_config(cfg, stage2), prep, scratch / STAGE2_STATE_FILE,
+            run_key({**config, "stage": 2}, train, val), name=f"{model}-f{fold} stage 2", world=world,
+            # the curves go on from stage 1's epochs
+            on_epoch=(lambda history: log.log(result.history + history)) if log is not None else None,
+        )
     if result is None:  # a ddp worker other than rank 0: rank 0 writes the outputs
         return
+    stage_metrics = {}
+    if stage2 is not None:
+        # one val split, each stage at its own resolution: the lower val loss is kept, as best/SWA are
+        chosen_stage = 2 if fine.val_scores["val_loss"] < result.val_scores["val_loss"] else 1
+        stage_metrics = {"stage1_val_loss": result.val_scores["val_loss"],
+                         "stage2_val_loss": fine.val_scores["val_loss"], "chosen_stage": chosen_stage}
+        history = result.history + fine.history
+        if chosen_stage == 2:
+            result, config["img_size"] = fine, size2
+        result = dataclasses.replace(result, history=history)
 
     with atomic.replace_dir(paths.train_item_dir(model, fold)) as tmp:
         checkpoint.write_item(tmp, result, config)
         logits = result.val_logits.astype(np.float32)
         write_predictions(paths.prediction_table(tmp, "oof"), val_rows["image_id"].tolist(), logits,
                           softmax(logits), classes)
-    metrics = train_metrics(result, cfg.epochs, len(train.rows), len(val.rows))
+    epochs = cfg.epochs + (stage2.epochs if stage2 is not None else 0)
+    metrics = {**train_metrics(result, epochs, len(train.rows), len(val.rows)), **stage_metrics}
     log.end(metrics)
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"train {model}-f{fold}: val_loss {metrics['val_loss']:.4f} acc {metrics['acc']:.4f} "

@@ -1,4 +1,5 @@
-// grocer review: the swipe page. Every URL is relative to the page (/<token>/), so the
+// grocer review: the swipe page (single mode; grid.js adds the grid, quarantine and
+// duplicates views). Every URL is relative to the page (/<token>/), so the
 // token travels with each request. One request at a time: keys pressed while a request
 // is in flight are ignored, so a held key can never send two decisions.
 "use strict";
@@ -9,6 +10,7 @@ const ACTION_WORDS = { keep: "kept", suspicious: "marked suspicious", trash: "tr
 const ui = {};
 let state = null; // /api/state
 let view = "classes";
+let mode = "single"; // single | grid: what opening a class shows (state.mode at start, G toggles)
 let currentClass = null;
 let item = null; // the image on screen, or null when the class is done
 let busy = false;
@@ -58,18 +60,41 @@ async function run(task) {
 
 function show(name) {
   view = name;
-  for (const v of ["classes", "review", "summary"]) $(`view-${v}`).hidden = v !== name;
+  for (const v of ["classes", "review", "grid", "duplicates", "summary"]) $(`view-${v}`).hidden = v !== name;
   ui.navClasses.classList.toggle("active", name === "classes");
   ui.navSummary.classList.toggle("active", name === "summary");
-  const hash = name === "review" ? `#class=${encodeURIComponent(currentClass)}` : `#${name}`;
+  ui.navQuarantine.classList.toggle("active", name === "grid" && grid.source === "quarantine");
+  ui.navDuplicates.classList.toggle("active", name === "duplicates");
+  ui.navMode.textContent = mode === "grid" ? "Grid ▸ single" : "Single ▸ grid";
+  const hash = name === "review" ? `#class=${encodeURIComponent(currentClass)}`
+    : name === "grid" ? (grid.source === "quarantine" ? "#quarantine" : `#grid=${encodeURIComponent(currentClass)}`)
+      : `#${name}`;
   if (location.hash !== hash) history.replaceState(null, "", hash);
 }
 
 async function refreshState() {
   state = await api("api/state");
   ui.session.textContent = `session ${state.session}`;
-  ui.overallText.textContent = `${state.done} / ${state.total} reviewed`;
+  ui.overallText.textContent = progressLine(state.progress);
   ui.overallFill.style.width = `${state.total ? (100 * state.done) / state.total : 0}%`;
+  ui.navQuarantine.textContent = `Quarantine ${state.quarantine.done}/${state.quarantine.total}`;
+  ui.navDuplicates.textContent = `Duplicates ${state.duplicates.done}/${state.duplicates.total}`;
+}
+
+function duration(seconds) {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 90 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
+}
+
+// "120 / 9889 reviewed · 0.42 s/image · about 1 h 08 min left"
+function progressLine(p) {
+  const parts = [`${p.done} / ${p.total} reviewed`];
+  if (p.seconds_per_image !== null) {
+    parts.push(`${p.seconds_per_image.toFixed(2)} s/image`);
+    if (p.done < p.total) parts.push(`about ${duration(p.seconds_left)} left`);
+  }
+  return parts.join(" · ");
 }
 
 function actionChips(actions) {
@@ -80,7 +105,7 @@ function actionChips(actions) {
 
 async function showClasses() {
   await refreshState();
-  ui.classesSub.textContent = state.predictions
+  ui.classesSub.textContent = state.warning ? `${state.warning} · file order` : state.predictions
     ? `${state.order === "likely_errors" ? "likely errors first" : "file order"} · hints from ${state.predictions}`
     : "no model predictions yet (run dvc repro for hints and likely-errors order): file order";
   ui.classGrid.replaceChildren(...state.classes.map((c, k) => {
@@ -102,6 +127,7 @@ async function showClasses() {
 // ---- review --------------------------------------------------------------------
 
 async function openClass(name) {
+  if (mode === "grid") return openGrid({ source: "class", label: name });
   currentClass = name;
   const data = await api(`api/next?class=${encodeURIComponent(name)}`);
   await refreshState();
@@ -191,18 +217,32 @@ async function undo() {
 
 // ---- relabel picker ------------------------------------------------------------
 
-function openPicker() {
-  if (!item) return;
-  ui.pickerFrom.textContent = `${item.image_id} (${item.label})`;
-  const probs = Object.fromEntries(item.hints.map((h) => [h.class, h.p]));
-  ui.pickerGrid.replaceChildren(...item.choices.map((name, k) => el("button", {
-    type: "button", class: "pick", "data-class": name, onclick: () => { closePicker(); run(() => decide("relabel", name)); },
+// The class picker for one image: `target` has image_id, label and choices (the model's
+// likeliest first); `probs` maps class -> probability where known; `onPick(name)` runs on a choice.
+let picking = null;
+
+function openPicker(target, probs, onPick) {
+  picking = { choices: target.choices, onPick };
+  ui.pickerFrom.textContent = `${target.image_id} (${target.label})`;
+  ui.pickerGrid.replaceChildren(...target.choices.map((name, k) => el("button", {
+    type: "button", class: "pick", "data-class": name, onclick: () => pick(name),
   }, el("kbd", {}, KEYS[k] || ""), el("span", { class: "pick-name" }, name),
   el("span", { class: "pick-p" }, name in probs ? pct(probs[name]) : ""))));
   ui.picker.hidden = false;
 }
 
-function closePicker() { ui.picker.hidden = true; }
+function pick(name) {
+  const { onPick } = picking;
+  closePicker();
+  onPick(name);
+}
+
+function openSinglePicker() {
+  if (!item) return;
+  openPicker(item, Object.fromEntries(item.hints.map((h) => [h.class, h.p])), (name) => run(() => decide("relabel", name)));
+}
+
+function closePicker() { ui.picker.hidden = true; picking = null; }
 
 // ---- summary -------------------------------------------------------------------
 
@@ -236,13 +276,12 @@ function onKey(event) {
     event.preventDefault();
     if (key === "Escape") closePicker();
     const k = KEYS.indexOf(key.toLowerCase());
-    if (k >= 0 && item && k < item.choices.length) {
-      const name = item.choices[k];
-      closePicker();
-      run(() => decide("relabel", name));
-    }
+    if (k >= 0 && k < picking.choices.length) pick(picking.choices[k]);
     return;
   }
+  if ((key === "g" || key === "G") && view !== "classes") { event.preventDefault(); run(toggleMode); return; }
+  if (view === "grid" && onGridKey(event)) return;
+  if (view === "duplicates" && onDuplicatesKey(event)) return;
   if (key === "z" || key === "Z" || key === "Backspace") { event.preventDefault(); run(undo); return; }
   if (key === "s" || key === "S") { event.preventDefault(); run(showSummary); return; }
   if (key === "Escape") { event.preventDefault(); run(showClasses); return; }
@@ -259,7 +298,14 @@ function onKey(event) {
   }
   const action = { ArrowLeft: "keep", ArrowRight: "suspicious", t: "trash", T: "trash" }[key];
   if (action) { event.preventDefault(); run(() => decide(action)); }
-  else if (key === "r" || key === "R") { event.preventDefault(); openPicker(); }
+  else if (key === "r" || key === "R") { event.preventDefault(); openSinglePicker(); }
+}
+
+// Single <-> grid: the class on screen stays on screen in the other mode.
+async function toggleMode() {
+  mode = mode === "grid" ? "single" : "grid";
+  if (view === "review" || (view === "grid" && grid.source === "class")) await openClass(currentClass);
+  else show(view);
 }
 
 // ---- start ---------------------------------------------------------------------
@@ -273,29 +319,38 @@ function start() {
     infoGroup: "info-group", infoFlags: "info-flags", last: "last", source: "source", actions: "actions", picker: "picker",
     pickerFrom: "picker-from", pickerGrid: "picker-grid", toast: "toast", summarySession: "summary-session",
     summaryJournal: "summary-journal", summaryApply: "summary-apply", summaryRelabels: "summary-relabels",
-    summaryRecent: "summary-recent",
+    summaryRecent: "summary-recent", navMode: "nav-mode", navQuarantine: "nav-quarantine",
+    navDuplicates: "nav-duplicates",
   })) ui[name] = $(id);
+  startGrid();
   ui.summaryBody = document.querySelector("#summary-table tbody");
   ui.summaryFoot = document.querySelector("#summary-table tfoot");
 
   ui.navClasses.addEventListener("click", () => run(showClasses));
   ui.navSummary.addEventListener("click", () => run(showSummary));
+  ui.navMode.addEventListener("click", () => run(toggleMode));
+  ui.navQuarantine.addEventListener("click", () => run(() => openGrid({ source: "quarantine" })));
+  ui.navDuplicates.addEventListener("click", () => run(showDuplicates));
   $("done-next").addEventListener("click", () => run(() => openClass(nextOpenClass())));
   $("done-classes").addEventListener("click", () => run(showClasses));
   $("done-summary").addEventListener("click", () => run(showSummary));
   for (const button of document.querySelectorAll(".act[data-action]")) {
     const action = button.dataset.action;
-    button.addEventListener("click", () => (action === "relabel" ? openPicker() : run(() => decide(action))));
+    button.addEventListener("click", () => (action === "relabel" ? openSinglePicker() : run(() => decide(action))));
   }
   $("undo").addEventListener("click", () => run(undo));
   ui.picker.addEventListener("click", (event) => { if (event.target === ui.picker) closePicker(); });
   document.addEventListener("keydown", onKey);
 
-  const wanted = decodeURIComponent((location.hash.match(/^#class=(.+)$/) || [])[1] || "");
+  const [, hashMode, hashClass] = location.hash.match(/^#(class|grid)=(.+)$/) || [];
+  const wanted = decodeURIComponent(hashClass || "");
   run(async () => {
     await refreshState();
+    mode = hashMode === "grid" ? "grid" : hashMode === "class" ? "single" : state.mode;
     if (wanted && state.classes.some((c) => c.name === wanted)) await openClass(wanted);
     else if (location.hash === "#summary") await showSummary();
+    else if (location.hash === "#quarantine") await openGrid({ source: "quarantine" });
+    else if (location.hash === "#duplicates") await showDuplicates();
     else await showClasses();
   });
 }
