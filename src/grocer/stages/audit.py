@@ -33,10 +33,9 @@ from grocer.stages.submit import read_final
 
 TOP_CONFUSIONS = 10  # rows of plots/audit_confusions.csv
 GROUP_COLUMNS = ["group", "label", "n", "correct", "acc", "below_min_acc"]
-# the risk in a few columns: the bootstrap interval, the worst private-size holdout, the
-# worst class and product code (the group keys only with a group column)
-RISK_KEYS = ("boot_p05", "boot_p95", "holdout_min", "holdout_median", "class_acc_min", "classes_below_min_acc",
-             "group_acc_min", "groups_below_min_acc", "group_boot_p05", "group_boot_p95", "logo_honest")
+# the risk in five columns: the bootstrap interval, the worst private-size holdout, the worst
+# class and the worst product code (without a group column, no group_acc_min)
+RISK_KEYS = ("boot_p05", "boot_p95", "holdout_min", "class_acc_min", "group_acc_min")
 
 
 def group_frame(table: GroupTable | None, classes: list[str], min_acc: float) -> pd.DataFrame:

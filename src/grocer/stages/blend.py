@@ -11,7 +11,7 @@ every OOF row. Math: grocer.ensemble.blend.
 Writes data/predictions/blend/{oof,test}.parquet, weights.json, metrics/blend.json
 (every single model, the equal-weight blend, the fitted blend, the calibrated blend) and
 metrics/models.json, the headline per model for `dvc exp show`: its OOF accuracy, the
-mean and the worst of its folds' accuracies, and its mean blend weight.
+worst of its folds' accuracies, and its mean blend weight.
 """
 
 from __future__ import annotations
@@ -82,12 +82,12 @@ def run(params: Params) -> None:
 
 
 def model_summary(matrix: ModelMatrix, rows: OofRows, metrics: dict) -> dict:
-    """Per model: OOF accuracy, mean and min accuracy over its folds, mean blend weight."""
+    """Per model: OOF accuracy, the worst accuracy of its folds, mean blend weight."""
     summary = {}
     for m, model in enumerate(matrix.models):
         pred = matrix.oof_probs[m].argmax(axis=1)
         fold_acc = [accuracy(rows.y[rows.fold == k], pred[rows.fold == k]) for k in matrix.folds]
         section = metrics[f"model_{model}"]
-        summary[model] = {"oof_acc": section["oof_acc"], "fold_acc_mean": float(np.mean(fold_acc)),
-                          "fold_acc_min": float(np.min(fold_acc)), "weight": section["weight"]}
+        summary[model] = {"oof_acc": section["oof_acc"], "fold_acc_min": float(np.min(fold_acc)),
+                          "weight": section["weight"]}
     return summary
