@@ -138,9 +138,10 @@ def test_queued_experiments_run_in_parallel_workers(repo):
 
 
 def test_exp_show_follows_a_running_item(repo):
-    """While `dvc exp run` trains an item, `dvc exp show` shows its step advance (metrics/running.json)."""
+    """While `dvc exp run` trains an item, `dvc exp show` shows its step advance (metrics/running.json).
+    60 tiny epochs: a `dvc exp show` takes seconds, so the item must run for several of them."""
     root, _ = repo
-    run = subprocess.Popen([str(BIN / "dvc"), "exp", "run", "train@tiny-0", "-S", "train.epochs=10"], cwd=root,
+    run = subprocess.Popen([str(BIN / "dvc"), "exp", "run", "train@tiny-0", "-S", "train.epochs=60"], cwd=root,
                            env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     try:
@@ -159,3 +160,7 @@ def test_exp_show_follows_a_running_item(repo):
     assert run.returncode == 0, output
     assert len(seen) >= 2 and seen == sorted(seen), seen  # the step advanced while it ran
     assert json.loads((root / "metrics/running.json").read_text()) == {}  # and is at rest once it ended
+    # dvclive's directory is a declared out: under `dvc exp run` it git-added none of its files
+    tracked = subprocess.run(["git", "ls-files", "--cached", "plots/train"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert [path for path in tracked if not path.endswith(".gitignore")] == [], tracked
