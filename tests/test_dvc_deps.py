@@ -25,6 +25,7 @@ SRC = REPO / "src"
 NOT_DEPS = {
     "grocer/cli.py": "the dispatcher: parses the command line, loads params, calls the stage's run()",
     "grocer/errors.py": "the error class the CLI prints as one line",
+    "grocer/interrupt.py": "how a command ends on Ctrl+C or SIGTERM: it computes and writes nothing",
     "grocer/params.py": "validates params.yaml; the values a stage reads are its `params:`, tracked key by key",
     "grocer/runtime.py": "machine-local settings (device, threads, workers, inference batch): speed, not results",
 }

@@ -7,13 +7,14 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
 import review_project
 from conftest import make_params
-from grocer import paths
+from grocer import cli, paths
 from grocer.review import journal, pace, thumbs
 from grocer.review.server import MAX_BATCH, create_app
 
@@ -160,7 +161,7 @@ def test_thumbnails_are_built_once_and_cached_under_scratch(client: TestClient):
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     cached = sorted(Path(thumbs.THUMBS_DIR).rglob("*.jpg"))
     assert len(cached) == 1 and cached[0].read_bytes() == response.content
-    assert cached[0].name.startswith(review_project.sha(review_project_manifest(), "or_2.png"))
+    assert cached[0].name.startswith(review_project.sha(pd.read_parquet(paths.MANIFEST), "or_2.png"))
     with Image.open(cached[0]) as img:
         assert max(img.size) <= thumbs.SIDE and img.size == (80, 64)  # never scaled up
     cached[0].write_bytes(b"seen")  # a second request serves the cache, not a new thumbnail
@@ -168,12 +169,6 @@ def test_thumbnails_are_built_once_and_cached_under_scratch(client: TestClient):
     assert str(thumbs.THUMBS_DIR).startswith(".scratch/")  # .gitignore'd
     for bad in ["te_0.png", "..%2F..%2Fparams.yaml", review_project.DROPPED]:
         assert client.get(api(f"thumb/{bad}")).status_code == 404
-
-
-def review_project_manifest():
-    import pandas as pd
-
-    return pd.read_parquet(paths.MANIFEST)
 
 
 def test_quarantine_lists_what_clean_quarantined_with_its_reasons(client: TestClient):
@@ -227,11 +222,18 @@ def test_state_progress_counts_a_page(client: TestClient):
 
 
 def test_cli_takes_mode_and_page_size(client: TestClient, capsys):
-    from grocer import cli
-
     shutil.copyfile(Path(__file__).parents[1] / paths.PARAMS, paths.PARAMS)
     assert cli.main(["review", "--mode", "grid", "--page-size", str(MAX_BATCH + 1)]) == 1
     assert capsys.readouterr().err == f"grocer review: error: page size {MAX_BATCH + 1} is out of range: 1 to {MAX_BATCH}, or 0 to fit the window\n"
     with pytest.raises(SystemExit):
         cli.main(["review", "--mode", "mosaic"])
     assert "invalid choice: 'mosaic'" in capsys.readouterr().err
+
+
+def test_a_journal_entry_for_an_image_no_longer_in_the_data_is_not_counted(client: TestClient):
+    journal.append(JOURNAL, journal.Event(
+        event_id="g1-1", time=journal.now(), session="g1", image_id="gone.png", sha256="0" * 64, label="orange",
+        action="keep"))
+    state = client.get(api("state")).json()
+    assert state["done"] == 0 and state["progress"]["done"] == 0
+    assert client.get(api("summary")).json()["done"] == 0

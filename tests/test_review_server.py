@@ -392,3 +392,28 @@ def test_the_sample_demo_session_name_is_taken(project: Path):
     with pytest.raises(GrocerError, match="sample's demo journal"):
         run_review(make_params({"data": {"dir": "data/sample"}}), port=0, session="demo", host="127.0.0.1", order="file",
                    mode="single", page_size=0)
+
+
+def test_connections_to_the_bound_socket_get_tcp_nodelay():
+    # uvicorn serves on asyncio transports, which set TCP_NODELAY only on IPPROTO_TCP sockets;
+    # without it each keep-alive request after the first waited ~40 ms for a delayed ACK
+    import asyncio
+
+    listening = bind("127.0.0.1", 0)
+
+    async def accept_one() -> int:
+        accepted = asyncio.get_running_loop().create_future()
+
+        def on_connect(reader, writer) -> None:
+            accepted.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=listening)
+        _, writer = await asyncio.open_connection(*listening.getsockname())
+        try:
+            return await asyncio.wait_for(accepted, timeout=5)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(accept_one()) != 0

@@ -419,15 +419,16 @@ def test_submission_follows_the_sample_header_and_order(tmp_path, monkeypatch):
 
 def test_submission_is_verified_by_reading_it_back(project, monkeypatch):
     run_chain(params_for())
-    real_write = atomic.write_frame
+    before = paths.SUBMISSION.read_bytes(), paths.FINAL_METRICS.read_bytes()
+    real_write = atomic.Staged.write_frame
 
-    def lossy_write(path, frame):  # a writer that drops the last row
-        real_write(path, frame.iloc[:-1])
+    def lossy_write(self, path, frame):  # a writer that drops the last row
+        return real_write(self, path, frame.iloc[:-1])
 
-    monkeypatch.setattr(atomic, "write_frame", lossy_write)
+    monkeypatch.setattr(atomic.Staged, "write_frame", lossy_write)
     with pytest.raises(GrocerError, match="reading it back"):
         submit.run(params_for())
-    assert not paths.SUBMISSION.exists()
+    assert (paths.SUBMISSION.read_bytes(), paths.FINAL_METRICS.read_bytes()) == before  # neither replaced
 
 
 def test_cli_reports_one_line_for_missing_predictions(project, capsys):

@@ -3,7 +3,8 @@
 Every `cmd:` in dvc.yaml is a `grocer` command; each stage module has one
 `run(params, **options)`. Modules are imported only when their command runs, so
 `grocer sample` does not pay for importing torch. A GrocerError (bad params, bad
-data) becomes one line on stderr and exit code 1.
+data) becomes one line on stderr and exit code 1; Ctrl+C or SIGTERM the line
+`interrupted` and exit code 130 or 143 (grocer.interrupt).
 
 With GROCER_STARTUP_LOG set to a file path, each command appends one line to it,
 `<command>\t<seconds from process start to the stage's first line of work>`
@@ -19,8 +20,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from grocer import params as params_module
 from grocer.errors import GrocerError
+from grocer.interrupt import Interrupted, on_signals_raise
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     # training 4-6x on 2 cores (README: "Measured"). Read once when torch loads its OpenMP
     # runtime, so it is set before any stage module is imported; the user's setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    on_signals_raise()
     args = vars(_parser().parse_args(argv))
     name = args.pop("command")
     try:
+        from grocer import params as params_module  # here, so that a signal during its imports is handled
+
         params = params_module.load()
         stage = importlib.import_module(COMMANDS[name].module)
         _log_startup(name)
@@ -120,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     except GrocerError as exc:
         print(f"grocer {name}: error: {exc}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        print("interrupted", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 

@@ -41,7 +41,7 @@ class Contract:
     classes: list[str]
 
 
-def read_csv(path: Path, required: list[str]) -> pd.DataFrame:
+def read_csv(path: Path, required: list[str], allow_empty: bool = True) -> pd.DataFrame:
     if not path.is_file():
         raise GrocerError(f"{path}: file not found")
     try:
@@ -51,6 +51,8 @@ def read_csv(path: Path, required: list[str]) -> pd.DataFrame:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise GrocerError(f"{path}: missing column(s) {missing}; has {list(frame.columns)}")
+    if frame.empty and not allow_empty:
+        raise GrocerError(f"{path} has no rows")
     empty = frame[required].eq("").any(axis=1)
     if empty.any():
         line = int(empty.to_numpy().argmax()) + 2  # header is line 1
@@ -93,9 +95,9 @@ def load_contract(data: DataParams) -> Contract:
     if not root.is_dir():
         raise GrocerError(f"data.dir {root}: not a directory")
     train_cols = [data.id_col, data.label_col] + ([data.group_col] if data.group_col else [])
-    train = read_csv(root / "train.csv", train_cols)
-    test = read_csv(root / "test.csv", [data.id_col])
-    submission = read_csv(root / "sample_submission.csv", [data.id_col, data.label_col])
+    train = read_csv(root / "train.csv", train_cols, allow_empty=False)
+    test = read_csv(root / "test.csv", [data.id_col], allow_empty=False)
+    submission = read_csv(root / "sample_submission.csv", [data.id_col, data.label_col], allow_empty=False)
 
     train = pd.DataFrame({
         "image_id": train[data.id_col],

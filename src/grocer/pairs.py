@@ -33,10 +33,9 @@ def split_pair(name: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def write_chosen(chosen: dict[str, str]) -> None:
-    from grocer import atomic  # here, not at the top: params imports this module, atomic imports pandas
-
-    atomic.write_json(paths.CHOSEN_PAIRS, chosen)
+def write_chosen(staged, chosen: dict[str, str]) -> None:
+    """Into a grocer.atomic.Staged (not imported here: params imports this module, atomic imports pandas)."""
+    staged.write_json(paths.CHOSEN_PAIRS, chosen)
 
 
 def read_chosen() -> dict[str, str]:

@@ -168,6 +168,10 @@ def create_app(
     def decided() -> dict[str, Decision]:
         return {d.event.image_id: d for d in log.live()}
 
+    def reviewed(done: dict[str, Decision]) -> int:
+        """Decided images of the review queues (not counting copies decided in the duplicates view)."""
+        return sum(1 for i in done if i in catalog.items and not catalog.items[i].dropped)
+
     def progress(label: str, done: dict[str, Decision]) -> dict:
         queue = catalog.queues[label]
         actions = Counter(done[i].event.action for i in queue if i in done)
@@ -208,7 +212,7 @@ def create_app(
         done = decided()
         live = log.live()
         events = log.journal.events() if log.path.exists() else ()
-        reviewable = sum(1 for i in done if not catalog.items[i].dropped)
+        reviewable = reviewed(done)
         return JSONResponse({
             "session": session, "journal": str(journal_rel), "variant": params.clean.variant,
             "order": catalog.order, "predictions": catalog.predictions, "warning": catalog.warning,
@@ -303,7 +307,7 @@ def create_app(
         return JSONResponse({
             "session": session, "journal": str(journal_rel),
             "classes": [progress(c, done) for c in catalog.classes],
-            "totals": {a: totals.get(a, 0) for a in DECISIONS}, "done": len(done), "total": catalog.total,
+            "totals": {a: totals.get(a, 0) for a in DECISIONS}, "done": reviewed(done), "total": catalog.total,
             "relabels": dict(sorted(relabels.items())),
             "recent": [event_summary(d.event) for d in reversed(live[-RECENT:])],
             "apply": list(APPLY_COMMANDS),
@@ -495,7 +499,9 @@ def default_session() -> str:
 
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: only then does asyncio set TCP_NODELAY on each connection;
+    # without it every keep-alive request after the first waited ~40 ms (Nagle + delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -24,7 +24,6 @@ byte-identical for the same params whatever the number of worker processes.
 from __future__ import annotations
 
 import io
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from PIL import Image
 
 from grocer import atomic, paths
 from grocer.images import file_sha256
+from grocer.parallel import map_in_processes
 from grocer.params import SampleParams
 from grocer.review import journal
 from grocer.sample.defects import blank_image, shrink, truncate
@@ -68,10 +68,7 @@ def _render(job: _Job) -> bytes:
 
 def render_all(seed: int, shots: list[Shot], styles: dict[str, Style], workers: int) -> list[bytes]:
     jobs = [_Job(seed, shot, styles[shot.station]) for shot in shots]
-    if workers <= 1:
-        return [_render(job) for job in jobs]
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_render, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+    return list(map_in_processes(_render, jobs, workers))
 
 
 def _ids(rng: np.random.Generator, prefix: str, n: int) -> list[str]:
@@ -80,7 +77,7 @@ def _ids(rng: np.random.Generator, prefix: str, n: int) -> list[str]:
 
 
 def generate(sample: SampleParams, dataset_dir: Path, truth_dir: Path, review_dir: Path, workers: int = 1) -> Plan:
-    """Write the whole sample; each of the three directories is replaced whole, or not at all."""
+    """Write the whole sample; the three directories are replaced whole, together, or not at all."""
     plan = make_plan(sample)
     styles = {g.code: sample_style(np.random.default_rng([sample.seed, 1, i]), sample.img_size)
               for i, g in enumerate(GROUPS)}
@@ -89,8 +86,8 @@ def generate(sample: SampleParams, dataset_dir: Path, truth_dir: Path, review_di
     id_rng = np.random.default_rng([sample.seed, 4])
     train_ids, test_ids = _ids(id_rng, "tr", len(plan.train)), _ids(id_rng, "te", len(plan.test))
 
-    with (atomic.replace_dir(dataset_dir) as data_tmp, atomic.replace_dir(truth_dir) as truth_tmp,
-          atomic.replace_dir(review_dir) as review_tmp):
+    with atomic.together() as staged:
+        data_tmp, truth_tmp, review_tmp = staged.dir(dataset_dir), staged.dir(truth_dir), staged.dir(review_dir)
         listed = _write_train(data_tmp, plan.train, train_ids, train_bytes)
         _write_test(data_tmp, plan.test, test_ids, test_bytes)
         _write_truth(truth_tmp, plan, train_ids, test_ids, styles)

@@ -81,7 +81,8 @@ def run(params: Params) -> None:
     if table is None:
         print("audit: no group column, so the per-group (leave-group-out) part is skipped", file=sys.stderr)
 
-    atomic.write_frame(paths.AUDIT_GROUPS, group_frame(table, classes, params.audit.min_acc))
-    atomic.write_frame(paths.AUDIT_CONFUSIONS, confusion_frame(rows.y, pred, classes))
-    atomic.write_json(paths.metrics_file("audit"), metrics)
-    atomic.write_json(paths.RISK_METRICS, {key: metrics[key] for key in RISK_KEYS if key in metrics})
+    with atomic.together() as staged:
+        staged.write_frame(paths.AUDIT_GROUPS, group_frame(table, classes, params.audit.min_acc))
+        staged.write_frame(paths.AUDIT_CONFUSIONS, confusion_frame(rows.y, pred, classes))
+        staged.write_json(paths.metrics_file("audit"), metrics)
+        staged.write_json(paths.RISK_METRICS, {key: metrics[key] for key in RISK_KEYS if key in metrics})

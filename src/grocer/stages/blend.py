@@ -68,7 +68,8 @@ def run(params: Params) -> None:
         test_logits = test_logits + bias
         metrics["bias"] = oof_scores(y, softmax(oof_logits))
 
-    with atomic.replace_dir(paths.BLEND_DIR) as tmp:
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.BLEND_DIR)
         write_predictions(paths.prediction_table(tmp, "oof"), rows.ids, oof_logits, softmax(oof_logits), classes)
         write_predictions(
             paths.prediction_table(tmp, "test"), matrix.test_ids, test_logits, softmax(test_logits), classes
@@ -77,8 +78,8 @@ def run(params: Params) -> None:
             "weights": {str(k): dict(zip(matrix.models, map(float, weights[k]))) for k in matrix.folds},
             "class_bias": None if bias is None else dict(zip(classes, map(float, bias))),
         })
-    atomic.write_json(paths.metrics_file("blend"), metrics)
-    atomic.write_json(paths.MODELS_METRICS, model_summary(matrix, rows, metrics))
+        staged.write_json(paths.metrics_file("blend"), metrics)
+        staged.write_json(paths.MODELS_METRICS, model_summary(matrix, rows, metrics))
 
 
 def model_summary(matrix: ModelMatrix, rows: OofRows, metrics: dict) -> dict:

@@ -43,7 +43,8 @@ def run(params: Params) -> None:
             a, b, count = ranked[slot_rank(slot) - 1]
             chosen[slot] = f"{classes[a]}-{classes[b]}"
             metrics[slot] = {"pair": chosen[slot], "oof_confusions": count}
-    write_chosen(chosen)
-    atomic.write_json(paths.metrics_file("choose-pairs"), metrics)
+    with atomic.together() as staged:
+        write_chosen(staged, chosen)
+        staged.write_json(paths.metrics_file("choose-pairs"), metrics)
     for slot, pair in chosen.items():
         print(f"choose-pairs: {slot} = {pair} ({metrics[slot]['oof_confusions']} OOF confusions)")

@@ -82,11 +82,12 @@ def run(params: Params) -> None:
     if missing:
         raise GrocerError(f"clean: no image of class(es) {missing} survives the aggressive variant; check the clean.* thresholds")
 
-    with atomic.replace_dir(paths.CLEAN_DIR) as out:
+    with atomic.together() as staged:
+        out = staged.dir(paths.CLEAN_DIR)
         decisions.to_csv(out / paths.CLEAN_DECISIONS.name, index=False)
         strict[TABLE_COLUMNS].to_csv(out / paths.clean_variant("strict").name, index=False)
         aggressive[TABLE_COLUMNS].to_csv(out / paths.clean_variant("aggressive").name, index=False)
         decisions[decisions["decision"] == "quarantine"][[*TABLE_COLUMNS, "reasons"]].to_csv(
             out / paths.QUARANTINE.name, index=False
         )
-    atomic.write_json(paths.metrics_file("clean"), clean_metrics(decisions, flags))
+        staged.write_json(paths.metrics_file("clean"), clean_metrics(decisions, flags))

@@ -80,5 +80,6 @@ def run(params: Params) -> None:
     metrics["group_fallback"] = int(fallback)
     if fallback:
         print("folds: no group column, so label_group falls back to the label alone", file=sys.stderr)
-    atomic.write_frame(paths.FOLDS, table)
-    atomic.write_json(paths.metrics_file("folds"), metrics)
+    with atomic.together() as staged:
+        staged.write_frame(paths.FOLDS, table)
+        staged.write_json(paths.metrics_file("folds"), metrics)

@@ -61,10 +61,11 @@ def run(params: Params) -> None:
         first = bad_test.iloc[0]
         raise GrocerError(f"test image {first['path']} cannot be decoded ({first['error']}); the test set must be complete")
 
-    atomic.write_frame(paths.MANIFEST, manifest)
-    atomic.write_json(paths.CLASSES, {"classes": contract.classes})
-    atomic.write_json(paths.TEST_FINGERPRINT, {
-        "n_images": int(len(test)),
-        "sha256": fingerprint(list(test["image_id"]), list(test["file_sha256"])),
-    })
-    atomic.write_json(paths.metrics_file("ingest"), ingest_metrics(manifest, contract.classes))
+    with atomic.together() as out:
+        out.write_frame(paths.MANIFEST, manifest)
+        out.write_json(paths.CLASSES, {"classes": contract.classes})
+        out.write_json(paths.TEST_FINGERPRINT, {
+            "n_images": int(len(test)),
+            "sha256": fingerprint(list(test["image_id"]), list(test["file_sha256"])),
+        })
+        out.write_json(paths.metrics_file("ingest"), ingest_metrics(manifest, contract.classes))

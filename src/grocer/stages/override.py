@@ -92,7 +92,8 @@ def run(params: Params) -> None:
             **binary_scores(y[of_pair] == b, expert_oof[pair][of_pair], settings[pair].threshold),
         }
 
-    with atomic.replace_dir(paths.OVERRIDE_DIR) as tmp:
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.OVERRIDE_DIR)
         write_predictions(paths.prediction_table(tmp, "oof"), rows.ids, log_probs(after), after, classes)
         write_predictions(paths.prediction_table(tmp, "test"), test.ids, log_probs(test_after), test_after, classes)
-    atomic.write_json(paths.metrics_file("override"), metrics)
+        staged.write_json(paths.metrics_file("override"), metrics)

@@ -132,13 +132,14 @@ def run(params: Params, pair: str, fold: int) -> None:
         "n": int(of_pair.sum()),
     }
 
-    with atomic.replace_dir(paths.pair_item_dir(pair, fold)) as tmp:
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.pair_item_dir(pair, fold))
         checkpoint.write_item(tmp, result, config)
         atomic.write_frame(paths.prediction_table(tmp, "oof"),
                            pd.DataFrame({"image_id": fold_rows["image_id"].tolist(), "prob_b": oof_prob}))
         atomic.write_frame(paths.prediction_table(tmp, "test"),
                            pd.DataFrame({"image_id": cache.test_ids, "prob_b": test_prob}))
-    log.end(metrics)
+        log.end(metrics)  # last, inside: the summary is written only with the item's files
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"pair {pair}-f{fold}: auc {metrics['auc']:.4f} f1 {metrics['f1']:.4f} n {metrics['n']} "
           f"({time.perf_counter() - started:.0f}s)", file=sys.stderr)

@@ -143,10 +143,11 @@ def run(params: Params) -> None:
     blend = json.loads(paths.metrics_file("blend").read_text())
 
     names = np.array(classes)
-    atomic.write_frame(paths.CONFUSION_ROWS, pd.DataFrame({"actual": names[rows.y], "predicted": names[pred]}))
-    atomic.write_frame(paths.PER_CLASS, per_class_frame(rows.y, pred, classes))
     evolution = evolution_frame(final, blend)
-    atomic.write_frame(paths.EVOLUTION, evolution)
-    atomic.write_frame(paths.TRAIN_CURVES, training_curves(params.run.models, params.run.folds))
-    atomic.write_bytes(paths.CONFUSION_PNG, confusion_png(confusion(rows.y, pred, len(classes)), classes))
-    atomic.write_bytes(paths.EVOLUTION_PNG, evolution_png(evolution))
+    with atomic.together() as staged:
+        staged.write_frame(paths.CONFUSION_ROWS, pd.DataFrame({"actual": names[rows.y], "predicted": names[pred]}))
+        staged.write_frame(paths.PER_CLASS, per_class_frame(rows.y, pred, classes))
+        staged.write_frame(paths.EVOLUTION, evolution)
+        staged.write_frame(paths.TRAIN_CURVES, training_curves(params.run.models, params.run.folds))
+        staged.write_bytes(paths.CONFUSION_PNG, confusion_png(confusion(rows.y, pred, len(classes)), classes))
+        staged.write_bytes(paths.EVOLUTION_PNG, evolution_png(evolution))

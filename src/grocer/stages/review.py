@@ -203,7 +203,8 @@ def run(params: Params) -> None:
     for line in warnings:
         print(f"grocer apply-review: warning: {line}", file=sys.stderr)
 
-    atomic.write_frame(paths.PREPARED_TRAIN, out[TABLE_COLUMNS])
-    atomic.write_frame(paths.REVIEW_ACTIONS, actions)
-    atomic.write_frame(paths.REVIEW_QUARANTINE, trashed)
-    atomic.write_json(paths.metrics_file("review"), review_metrics(journals, len(variant), out, actions))
+    with atomic.together() as staged:
+        staged.write_frame(paths.PREPARED_TRAIN, out[TABLE_COLUMNS])
+        staged.write_frame(paths.REVIEW_ACTIONS, actions)
+        staged.write_frame(paths.REVIEW_QUARANTINE, trashed)
+        staged.write_json(paths.metrics_file("review"), review_metrics(journals, len(variant), out, actions))

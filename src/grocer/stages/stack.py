@@ -80,9 +80,10 @@ def run(params: Params) -> None:
         test_probs = np.mean([meta.predict_proba(x.matrix) for x in test_x_per_fold], axis=0)
     metrics.update(fallback=int(fallback), **oof_scores(rows.y, oof_probs), meta=meta_scores)
 
-    with atomic.replace_dir(paths.STACK_DIR) as tmp:
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.STACK_DIR)
         write_predictions(paths.prediction_table(tmp, "oof"), rows.ids, log_probs(oof_probs), oof_probs, classes)
         write_predictions(
             paths.prediction_table(tmp, "test"), matrix.test_ids, log_probs(test_probs), test_probs, classes
         )
-    atomic.write_json(paths.metrics_file("stack"), metrics)
+        staged.write_json(paths.metrics_file("stack"), metrics)

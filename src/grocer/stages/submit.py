@@ -97,14 +97,15 @@ def read_final() -> dict:
     return json.loads(paths.FINAL_METRICS.read_text())
 
 
-def write_submission(sample: pd.DataFrame, id_col: str, label_col: str, labels: list[str]) -> None:
+def write_submission(
+    staged: atomic.Staged, sample: pd.DataFrame, id_col: str, label_col: str, labels: list[str]
+) -> None:
     """Write the submission in the sample's order and header, then read it back and compare."""
     submission = pd.DataFrame({id_col: sample[id_col].to_numpy(), label_col: labels})[list(sample.columns)]
-    atomic.write_frame(paths.SUBMISSION, submission)
-    back = pd.read_csv(paths.SUBMISSION, dtype=str, keep_default_na=False)
+    written = staged.write_frame(paths.SUBMISSION, submission)
+    back = pd.read_csv(written, dtype=str, keep_default_na=False)
     if list(back.columns) != list(sample.columns) or back.to_numpy().tolist() != submission.to_numpy().tolist():
-        paths.SUBMISSION.unlink()
-        raise GrocerError(f"{paths.SUBMISSION}: reading it back does not give the submission written (removed)")
+        raise GrocerError(f"{paths.SUBMISSION}: reading it back does not give the submission written (not replaced)")
 
 
 def leaderboard_scores(submission_ids: list[str], labels: list[str]) -> dict:
@@ -129,7 +130,6 @@ def run(params: Params) -> None:
     source, selection = select_source(params, classes)
     final = read_stage_predictions(paths.ENSEMBLE_DIRS[source], "test", sample[data.id_col].tolist(), classes)
     labels = [classes[k] for k in final.probs.argmax(axis=1)]
-    write_submission(sample, data.id_col, data.label_col, labels)
 
     blend = json.loads(paths.metrics_file("blend").read_text())
     stack = json.loads(paths.metrics_file("stack").read_text())
@@ -142,4 +142,6 @@ def run(params: Params) -> None:
     if Path(data.dir).resolve() == paths.SAMPLE_DIR.resolve() and paths.SAMPLE_TEST_LABELS.is_file():
         metrics.update(leaderboard_scores(final.ids, labels))
     metrics.update(steps)
-    atomic.write_json(paths.FINAL_METRICS, metrics)
+    with atomic.together() as staged:
+        write_submission(staged, sample, data.id_col, data.label_col, labels)
+        staged.write_json(paths.FINAL_METRICS, metrics)

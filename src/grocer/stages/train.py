@@ -173,14 +173,15 @@ def run(params: Params, model: str, fold: int) -> None:
             result, config["img_size"] = fine, size2
         result = dataclasses.replace(result, history=history)
 
-    with atomic.replace_dir(paths.train_item_dir(model, fold)) as tmp:
+    epochs = cfg.epochs + (stage2.epochs if stage2 is not None else 0)
+    metrics = {**train_metrics(result, epochs, len(train.rows), len(val.rows)), **stage_metrics}
+    with atomic.together() as staged:
+        tmp = staged.dir(paths.train_item_dir(model, fold))
         checkpoint.write_item(tmp, result, config)
         logits = result.val_logits.astype(np.float32)
         write_predictions(paths.prediction_table(tmp, "oof"), val_rows["image_id"].tolist(), logits,
                           softmax(logits), classes)
-    epochs = cfg.epochs + (stage2.epochs if stage2 is not None else 0)
-    metrics = {**train_metrics(result, epochs, len(train.rows), len(val.rows)), **stage_metrics}
-    log.end(metrics)
+        log.end(metrics)  # last, inside: the summary is written only with the item's files
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"train {model}-f{fold}: val_loss {metrics['val_loss']:.4f} acc {metrics['acc']:.4f} "
           f"macro_f1 {metrics['macro_f1']:.4f} ({result.chosen} weights, {time.perf_counter() - started:.0f}s)",

@@ -21,9 +21,7 @@ the item after DVC gave up on it.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ import torch.distributed as dist
 
 from grocer import paths
 from grocer.errors import GrocerError
+from grocer.interrupt import PARENT_PID, die_with_parent
 from grocer.params import TrainParams
 from grocer.runtime import Runtime
 from grocer.training.device import resolve_device
@@ -52,22 +51,6 @@ class World:
 
 
 SINGLE = World(rank=0, size=1)
-PARENT_PID = "GROCER_PARENT_PID"  # the pid a process of the launch chain must die with
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with_parent() -> None:
-    """Linux: have the kernel SIGKILL this process when its parent dies (elsewhere: nothing).
-
-    The parent may already be gone when this runs; PARENT_PID, set by the parent, tells.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    expected = os.environ.get(PARENT_PID)
-    if expected is not None and os.getppid() != int(expected):
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _torchrun_world_size() -> int | None:

@@ -9,7 +9,7 @@ import os
 
 from torch.distributed.run import main
 
-from grocer.training.distributed import PARENT_PID, die_with_parent
+from grocer.interrupt import PARENT_PID, die_with_parent
 
 if __name__ == "__main__":
     die_with_parent()
