@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,9 @@ import yaml
 from PIL import Image
 
 from grocer import params as params_module
+from grocer import paths
+from grocer.dataset import fingerprint_record
+from grocer.images import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,6 +86,25 @@ def write_dataset(
     pd.DataFrame({"image_id": test_ids}).to_csv(root / "test.csv", index=False)
     pd.DataFrame({"image_id": test_ids, "label": "class0"}).to_csv(root / "sample_submission.csv", index=False)
     return root
+
+
+def write_test_set(root: Path, ids: list[str], data_dir: str = "data/sample", id_col: str = "image_id",
+                   label_col: str = "label", order: list[str] | None = None, label: str = "class0") -> str:
+    """The test half of a dataset under root/data_dir (a tiny PNG per id, the same bytes for the
+    same id; test.csv; sample_submission.csv in `order`) and ingest's fingerprint of it under
+    root; returns the fingerprint's sha256."""
+    folder = root / data_dir / "test_images"
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, image_id in enumerate(ids):
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8), (k % 256, k // 256 % 256, 7)).save(buffer, "PNG")
+        (folder / image_id).write_bytes(buffer.getvalue())
+    pd.DataFrame({id_col: ids}).to_csv(root / data_dir / "test.csv", index=False)
+    pd.DataFrame({id_col: order or ids, label_col: label}).to_csv(root / data_dir / "sample_submission.csv", index=False)
+    record = fingerprint_record(ids, [file_sha256(folder / i) for i in ids])
+    (root / paths.TEST_FINGERPRINT).parent.mkdir(parents=True, exist_ok=True)
+    (root / paths.TEST_FINGERPRINT).write_text(json.dumps(record))
+    return record["sha256"]
 
 
 @pytest.fixture

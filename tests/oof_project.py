@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from conftest import write_test_set
 from grocer import paths
 from grocer.predictions import write_predictions
 
@@ -15,7 +16,7 @@ CLASSES = ["apple", "kiwi", "pear"]
 
 
 def write_oof_project(root: Path, with_groups: bool) -> None:
-    """classes.json, folds.csv (60 rows, 5 folds, groups <label>_a/_b), the override's OOF
+    """classes.json, the test set, folds.csv (60 rows, 5 folds, groups <label>_a/_b), the override's OOF
     table, in which every kiwi of group kiwi_b is predicted as pear and the rest is right, and
     a metrics/final.json naming the override as the submitted step."""
     rows = []
@@ -28,6 +29,7 @@ def write_oof_project(root: Path, with_groups: bool) -> None:
     folds.to_csv(root / paths.FOLDS, index=False)
     (root / paths.CLASSES).parent.mkdir(parents=True)
     (root / paths.CLASSES).write_text(json.dumps({"classes": CLASSES}))
+    write_test_set(root, [f"test{i}.png" for i in range(6)])
     y = folds["label"].map(CLASSES.index).to_numpy()
     pred = y.copy()
     pred[(folds["label"] == "kiwi").to_numpy() & (np.arange(len(y)) % 2 == 1)] = 2

@@ -2,13 +2,15 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
-from conftest import make_params
+from conftest import deep_update, default_params_dict, make_params, write_dataset
 from grocer import cli, paths
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache, save_cache
@@ -183,3 +185,19 @@ def test_cli_turns_errors_into_one_line(project, capsys):
     assert cli.main(["ingest"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("grocer ingest: error: params.yaml: data.dir:")
+
+
+def test_cache_names_a_train_image_corrupted_after_ingest(tmp_path, monkeypatch, capsys):
+    write_dataset(tmp_path / RAW, per_class=30)  # 90 train images: decoded by the process pool
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_text(yaml.safe_dump(deep_update(default_params_dict(), {"data": {"dir": RAW}})))
+    prepare(make_params({"data": {"dir": RAW}}))
+    broken = tmp_path / RAW / "train" / "class1" / "tr_1_007.png"
+    broken.write_bytes(broken.read_bytes()[:300])
+    capsys.readouterr()
+    assert cli.main(["cache"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"grocer cache: error: image {RAW}/train/class1/tr_1_007.png cannot "
+                                                   "be decoded (OSError: "), err
+    assert err.endswith("it changed after ingest: re-run from ingest (`dvc repro`)\n")
+    assert not paths.CACHE_DIR.exists()

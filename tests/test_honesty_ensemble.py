@@ -8,7 +8,8 @@ Three kinds of check on synthetic prediction tables (no training):
                no row may be predicted by a fit that saw it (also in quick mode, where
                the evaluation folds are an inner split of one base fold);
   chance       on labels the models know nothing about, the cross-fitted stack scores
-               near chance, where an in-sample one scores far above it.
+               near chance, where an in-sample one scores far above it; a step that
+               `submit.source: auto` would choose only where it is right scores 0 held out.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import deep_update, make_params
+from conftest import deep_update, make_params, write_test_set
 from grocer import atomic, paths
 from grocer.predictions import read_predictions, softmax, write_predictions
-from grocer.stages import blend, override, stack
+from grocer.stages import blend, override, stack, submit
 
 CLASSES = ["c0", "c1", "c2", "c3"]
 MODELS = ["resnet", "regnet"]
 PAIR = "c0-c1"
 N_ROWS, N_TEST, N_FOLDS = 240, 30, 3
-SHA = "f" * 64
 
 
 def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: int = 0) -> None:
@@ -45,7 +45,7 @@ def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: 
     test_y = rng.integers(0, len(CLASSES), N_TEST)
     (root / paths.INTERIM_DIR).mkdir(parents=True)
     (root / paths.CLASSES).write_text(json.dumps({"classes": CLASSES}))
-    (root / paths.TEST_FINGERPRINT).write_text(json.dumps({"n_images": N_TEST, "sha256": SHA}))
+    sha = write_test_set(root, test_ids)
     write_labels(root, ids, y, folds)
 
     def logits(labels: np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: 
             for split, split_ids, labels in (("oof", fold_ids, y[folds == k]), ("test", test_ids, test_y)):
                 z = logits(labels)
                 write_predictions(paths.prediction_table(item, split), split_ids, z, softmax(z), CLASSES)
-            (item / "meta.json").write_text(json.dumps({"test_fingerprint": SHA}))
+            (item / "meta.json").write_text(json.dumps({"test_fingerprint": sha}))
         item = root / paths.pair_item_dir(PAIR, k)
         for split, split_ids, labels in (("oof", fold_ids, y[folds == k]), ("test", test_ids, test_y)):
             frame = pd.DataFrame({"image_id": split_ids, "prob_b": expert(labels)})
@@ -110,8 +110,9 @@ def write_confused_base(root: Path, run_folds: list[int], seed: int = 1) -> None
                       softmax(z), CLASSES)
     test_ids = [f"te{i:03d}" for i in range(N_TEST)]
     test_z = rng.normal(0, 1, (N_TEST, len(CLASSES)))
+    fingerprint = json.loads((root / paths.TEST_FINGERPRINT).read_text())["sha256"]
     write_predictions(root / paths.prediction_table(paths.STACK_DIR, "test"), test_ids, test_z, softmax(test_z),
-                      CLASSES)
+                      CLASSES, fingerprint)
 
 
 @pytest.fixture
@@ -133,7 +134,9 @@ STAGES = {
     # one model: the blend weights (fitted on each fold's own rows, by design) are then 1, so only the bias moves
     "blend": (blend.run, {"run": {"models": ["resnet"]}}, paths.BLEND_DIR),
     "stack": (run_stack, {}, paths.STACK_DIR),
-    "override": (override.run, {}, paths.OVERRIDE_DIR),
+    "override": (override.run, {"override": {"calibrate": "none"}}, paths.OVERRIDE_DIR),
+    # the temperature is tuned in the same cross-fit as the gate
+    "override-temperature": (override.run, {"override": {"calibrate": "temperature"}}, paths.OVERRIDE_DIR),
 }
 
 
@@ -210,8 +213,9 @@ def test_no_meta_model_predicts_a_row_it_was_fitted_on(project, monkeypatch, ext
     assert recorder.overlaps == [0] * len(recorder.overlaps)
 
 
+@pytest.mark.parametrize("calibrate", ["none", "temperature"])
 @pytest.mark.parametrize("extra", [{}, QUICK], ids=["folds", "quick"])
-def test_no_override_setting_is_applied_to_rows_it_was_tuned_on(project, monkeypatch, extra):
+def test_no_override_setting_is_applied_to_rows_it_was_tuned_on(project, monkeypatch, extra, calibrate):
     recorder = Recorder()
     real_tune, real_apply = override.tune_all, override.apply_all
 
@@ -226,7 +230,7 @@ def test_no_override_setting_is_applied_to_rows_it_was_tuned_on(project, monkeyp
 
     monkeypatch.setattr(override, "tune_all", tune)
     monkeypatch.setattr(override, "apply_all", apply)
-    params = params_for(extra)
+    params = params_for(deep_update(extra, {"override": {"calibrate": calibrate}}))
     write_confused_base(project, params.run.folds)
     override.run(params)
     assert len(recorder.overlaps) >= 3  # two evaluation folds at least, and the test rows
@@ -272,3 +276,24 @@ def test_stack_scores_near_chance_on_labels_the_models_know_nothing_about(tmp_pa
     meta = json.loads(paths.metrics_file("stack").read_text())["meta"]
     assert meta["oof_acc"] < 0.25 + 0.15
     assert meta["logo_acc"] < 0.25 + 0.15
+
+
+def test_auto_source_scores_its_choice_on_rows_it_did_not_choose_on(project):
+    """Candidate j is right on fold j only: chosen on the other two folds, a candidate is
+    always wrong on the held-out fold, so the cross-fitted choice scores exactly 0 (the
+    in-sample choice would score 1/3, every candidate's accuracy)."""
+    params = params_for({"submit": {"source": "auto"}})
+    blend.run(params)
+    stack.run(params)
+    override.run(params)
+    folds = pd.read_csv(paths.FOLDS)
+    y = folds["label"].map(CLASSES.index).to_numpy()
+    for j, name in enumerate(["blend", "stack", "override"]):
+        predicted = np.where(folds["fold"].to_numpy() == j, y, (y + 1) % len(CLASSES))
+        z = 4.0 * np.eye(len(CLASSES))[predicted]
+        write_predictions(paths.prediction_table(paths.ENSEMBLE_DIRS[name], "oof"), folds["image_id"].tolist(), z,
+                          softmax(z), CLASSES)
+    submit.run(params)  # write_project wrote the test set and its sample_submission.csv
+    selection = json.loads(paths.FINAL_METRICS.read_text())["selection"]
+    assert [selection[name]["oof_acc"] for name in ("blend", "stack", "override")] == [1 / 3] * 3
+    assert selection["auto_oof_acc"] == 0.0

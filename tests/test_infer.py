@@ -17,7 +17,7 @@ from grocer.stages import infer, train
 from grocer.training.augment import build_eval_transforms
 from grocer.training.checkpoint import load_final
 from grocer.training.tta import views
-from training_project import FINGERPRINT, one_thread, tiny_params, write_training_inputs  # noqa: F401
+from training_project import one_thread, tiny_params, write_training_inputs  # noqa: F401
 
 CLASSES = ["class0", "class1", "class2"]
 
@@ -56,7 +56,9 @@ def test_infer_writes_tta_predictions_for_oof_rows_and_test(project):
     out = paths.infer_dir("convnext", 0)
     assert sorted(p.name for p in out.iterdir()) == ["meta.json", "oof.parquet", "test.parquet"]
     meta = json.loads(paths.infer_meta("convnext", 0).read_text())
-    assert meta["test_fingerprint"] == FINGERPRINT and meta["tta"] == "flip"
+    fingerprint = json.loads(paths.TEST_FINGERPRINT.read_text())["sha256"]
+    assert meta["test_fingerprint"] == fingerprint and meta["tta"] == "flip"
+    assert read_predictions(out / "test.parquet", CLASSES).test_fingerprint == fingerprint
     oof = read_predictions(out / "oof.parquet", CLASSES)
     test = read_predictions(out / "test.parquet", CLASSES)
     cache = load_cache()
@@ -81,7 +83,8 @@ def test_infer_writes_tta_predictions_for_oof_rows_and_test(project):
 
 
 def test_infer_refuses_another_test_set(project):
-    paths.TEST_FINGERPRINT.write_text(json.dumps({"n_images": 6, "sha256": "0" * 64}))
+    record = json.loads(paths.TEST_FINGERPRINT.read_text())
+    paths.TEST_FINGERPRINT.write_text(json.dumps({**record, "sha256": "0" * 64}))  # the cache's is another set's
     with pytest.raises(GrocerError, match="different test set"):
         infer.run(tiny_params(run={"folds": [0]}), "convnext")
     assert not paths.infer_dir("convnext", 0).exists()

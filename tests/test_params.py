@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 
@@ -62,6 +64,23 @@ def test_load_reports_bad_yaml(tmp_path):
     bad.write_text("data: [unclosed\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         params_module.load(bad)
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    text = (REPO / "params.yaml").read_text()
+    assert "\n  epochs: " in text
+    twice = tmp_path / "params.yaml"
+    twice.write_text(text.replace("\n  epochs: ", "\n  epochs: 50\n  epochs: ", 1))
+    line = twice.read_text().splitlines().index("  epochs: 50") + 1
+    with pytest.raises(ParamsError, match=rf"^{re.escape(str(twice))}: duplicate key 'epochs' \(lines {line} and {line + 1}\)$"):
+        params_module.load(twice)
+
+
+def test_an_empty_params_file_says_so(tmp_path):
+    empty = tmp_path / "params.yaml"
+    empty.write_text("# nothing yet\n")
+    with pytest.raises(ParamsError, match=rf"^{re.escape(str(empty))} is empty$"):
+        params_module.load(empty)
 
 
 def leaf_keys(tree: dict, prefix: str = "") -> list[str]:

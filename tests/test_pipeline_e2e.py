@@ -137,6 +137,26 @@ def test_queued_experiments_run_in_parallel_workers(repo):
     assert "metrics/stack.json" in changed and "plots/train/tiny-f0/metrics.json" not in changed
 
 
+def test_another_experiments_zoo_is_a_blend_source(repo):
+    """The README's recipe: the default as one experiment, its zoo imported the DVC way
+    (`dvc import . data/predictions/models --rev ...`) into a second experiment
+    (`clean.variant=aggressive`) that blends both zoos."""
+    root, _ = repo
+    subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=root, check=True)
+    dvc(root, "exp", "run", "-n", "zoo-strict")
+    dvc(root, "exp", "branch", "zoo-strict", "zoo-strict")
+    dvc(root, "import", ".", "data/predictions/models", "--rev", "zoo-strict", "-o", "data/sources/strict")
+    both = dvc(root, "exp", "run", "-S", "clean.variant=aggressive", "-S", "blend.sources=[strict]")
+    assert "blend" in ran_stages(both.stdout)
+    metrics = json.loads((root / "metrics/blend.json").read_text())
+    assert metrics["sources"]["strict"]["members"] == ["strict:tiny"]
+    assert set(json.loads((root / "data/predictions/blend/weights.json").read_text())["weights"]["0"]) == {
+        "tiny", "strict:tiny"}
+    # the strict zoo trained on rows the aggressive variant removed: flagged
+    assert metrics["sources"]["strict"]["optimistic"] == 1 == metrics["optimistic"]
+    assert metrics["sources"]["strict"]["n_extra_oof_rows"] > 0
+
+
 def test_exp_show_follows_a_running_item(repo):
     """While `dvc exp run` trains an item, `dvc exp show` shows its step advance (metrics/running.json).
     60 tiny epochs: a `dvc exp show` takes seconds, so the item must run for several of them."""

@@ -31,6 +31,7 @@ CHROMIUM = Path(os.environ.get("GROCER_CHROMIUM", "/usr/bin/chromium"))  # `make
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TOKEN = "browser-test-token"
 SCREENSHOT_COPY = Path("/tmp/review_page.png")
+expect.set_options(timeout=15_000)  # the default 5 s is short on a loaded 2-core machine
 
 
 @contextmanager

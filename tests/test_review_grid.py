@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -237,3 +238,29 @@ def test_a_journal_entry_for_an_image_no_longer_in_the_data_is_not_counted(clien
     state = client.get(api("state")).json()
     assert state["done"] == 0 and state["progress"]["done"] == 0
     assert client.get(api("summary")).json()["done"] == 0
+
+
+def test_two_copies_of_one_photo_get_their_shared_thumbnail_at_once(client: TestClient):
+    # ma_4 and or_1 have one sha256, so one cache file: the duplicates view asks for both together
+    for _ in range(20):
+        shutil.rmtree(paths.SCRATCH_DIR, ignore_errors=True)
+        with ThreadPoolExecutor(4) as pool:
+            codes = list(pool.map(lambda i: client.get(api(f"thumb/{i}")).status_code,
+                                  [review_project.COPY, review_project.ORIGINAL] * 2))
+        assert codes == [200] * 4
+        assert len(list(Path(thumbs.THUMBS_DIR).rglob("*.jpg"))) == 1
+        assert not list(Path(thumbs.THUMBS_DIR).rglob("*.tmp"))
+
+
+def test_the_server_follows_a_journal_that_grows_elsewhere_or_is_rewritten(client: TestClient):
+    client.post(api("decisions"), json={"decisions": [{"image_id": i, "action": "keep"} for i in ["ki_0.png", "ki_1.png"]]})
+    assert client.get(api("state")).json()["done"] == 2
+    other_tab = TestClient(create_app(PARAMS, "g1", "t2"))  # another server appends to the same journal
+    other_tab.post("/t2/api/decision", json={"image_id": "ki_2.png", "action": "trash"})
+    assert client.get(api("state")).json()["done"] == 3
+    lines = JOURNAL.read_text().splitlines(keepends=True)
+    JOURNAL.write_text(lines[0])  # rewritten (a git checkout of an older journal): replayed from the start
+    state = client.get(api("state")).json()
+    assert state["done"] == 1 and state["last"]["image_id"] == "ki_0.png"
+    assert [t["image_id"] for t in client.get(api("page"), params={"class": "kiwi", "size": 5}).json()["items"]] == [
+        "ki_1.png", "ki_2.png"]

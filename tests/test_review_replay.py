@@ -8,7 +8,7 @@ import pytest
 
 from grocer.errors import GrocerError
 from grocer.review.journal import Event
-from grocer.review.replay import replay_session, resolve, session_verdicts
+from grocer.review.replay import ReplayError, SessionReplay, replay_session, resolve, session_verdicts
 
 SHA = {name: f"{k:064x}" for k, name in enumerate(["a", "b", "c", "d"], start=1)}
 LABEL = {"a": "orange", "b": "orange", "c": "kiwi", "d": "kiwi"}
@@ -69,6 +69,27 @@ def test_undo_chain_of_several_steps_across_classes():
     assert final(s) == {"a": ("keep", None, "s1"), "b": ("suspicious", None, "s1")}
     live = replay_session(*s.journal)
     assert [d.where for d in live] == ["sessions/s1.jsonl:1", "sessions/s1.jsonl:6"]
+
+
+def test_a_replay_fed_in_pieces_equals_one_replay_of_the_whole_journal():
+    s = Session("s1")
+    a = s.decide("a", "keep")
+    s.decide("b", "relabel", "mandarin")
+    s.undo(a)                                   # an undo in a later piece of an event in an earlier one
+    c = s.decide("c", "trash")
+    s.decide("a", "suspicious")
+    s.undo(c)
+    path, events = s.journal
+    for cut in range(len(events) + 1):
+        replay = SessionReplay(path)
+        replay.extend(events[:cut])
+        replay.extend(events[cut:])
+        assert replay.live() == replay_session(path, events) and replay.count == len(events)
+    broken = SessionReplay(path)
+    broken.extend(events[:1])
+    with pytest.raises(ReplayError, match="s1.jsonl:2: undo of 's1-9'"):
+        broken.extend([Event(event_id="s1-2", time="2026-11-22T10:09:00+00:00", session="s1", image_id="a",
+                             sha256=SHA["a"], label=LABEL["a"], action="undo", undoes="s1-9")])
 
 
 def test_undo_of_everything_leaves_nothing():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import deep_update, default_params_dict, make_params
+from conftest import deep_update, default_params_dict, make_params, write_test_set
 from grocer import atomic, cli, paths
 from grocer.errors import GrocerError
 from grocer.predictions import softmax, write_predictions
@@ -24,7 +25,6 @@ from grocer.stages import audit, blend, choose_pairs, override, stack, submit
 CLASSES = ["c0", "c1", "c2", "c3"]
 MODELS = ["resnet", "regnet"]
 N_TRAIN, N_TEST, N_FOLDS = 150, 40, 3
-SHA = "f" * 64
 
 
 def fake_logits(rng: np.random.Generator, y: np.ndarray, strength: float) -> np.ndarray:
@@ -57,16 +57,12 @@ def write_project(root: Path, data_dir: str = "data/sample", id_col: str = "imag
 
     (root / "data/interim").mkdir(parents=True)
     (root / paths.CLASSES).write_text(json.dumps({"classes": CLASSES}))
-    (root / paths.TEST_FINGERPRINT).write_text(json.dumps({"n_images": N_TEST, "sha256": SHA}))
     (root / paths.FOLDS).parent.mkdir(parents=True)
     pd.DataFrame({"image_id": train_ids, "label": [CLASSES[k] for k in y], "group": groups, "fold": folds}).to_csv(
         root / paths.FOLDS, index=False
     )
     order = rng.permutation(N_TEST)  # the sample's order is not the prediction tables' order
-    (root / data_dir).mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({id_col: [test_ids[i] for i in order], label_col: "c0"}).to_csv(
-        root / data_dir / "sample_submission.csv", index=False
-    )
+    sha = write_test_set(root, test_ids, data_dir, id_col, label_col, [test_ids[i] for i in order], "c0")
     (root / paths.SAMPLE_TRUTH_DIR).mkdir(parents=True)
     pd.DataFrame({"image_id": test_ids, "label": [CLASSES[k] for k in test_y], "group": "g"}).to_csv(
         root / paths.SAMPLE_TEST_LABELS, index=False
@@ -81,13 +77,14 @@ def write_project(root: Path, data_dir: str = "data/sample", id_col: str = "imag
             shuffled = rng.permutation(N_TEST)  # every table in its own order
             shuffled_ids = [test_ids[i] for i in shuffled]
             write_table(item / "test.parquet", shuffled_ids, fake_logits(rng, test_y[shuffled], strength))
-            (item / "meta.json").write_text(json.dumps({"test_fingerprint": SHA}))
+            (item / "meta.json").write_text(json.dumps({"test_fingerprint": sha}))
     for k in range(N_FOLDS):
         item = root / paths.pair_item_dir("c0-c1", k)
         val = folds == k
         write_expert(item / "oof.parquet", [i for i, v in zip(train_ids, val) if v], y[val], rng)
         write_expert(item / "test.parquet", test_ids, test_y, rng)
-    return {"train_ids": train_ids, "test_ids": test_ids, "sample_order": [test_ids[i] for i in order]}
+    return {"train_ids": train_ids, "test_ids": test_ids, "sample_order": [test_ids[i] for i in order],
+            "fingerprint": sha}
 
 
 OVERRIDES = {
@@ -454,7 +451,7 @@ def test_override_stage_fixes_a_confused_stack_and_touches_only_pair_rows(projec
                       probs, CLASSES)
     test_probs = np.tile([0.47, 0.49, 0.02, 0.02], (N_TEST, 1))
     write_predictions(paths.prediction_table(paths.STACK_DIR, "test"), project["test_ids"], np.log(test_probs),
-                      test_probs, CLASSES)
+                      test_probs, CLASSES, project["fingerprint"])
 
     override.run(params_for({"override": {"calibrate": "none"}}))  # the rows outside the pair stay as they are
     metrics = read_json(paths.metrics_file("override"))
@@ -474,3 +471,79 @@ def test_test_predictions_must_cover_the_whole_test_set(project):
             table[table["image_id"] != "te000.jpg"].to_parquet(path, index=False)
     with pytest.raises(GrocerError, match=f"hold {N_TEST - 1} ids, ingest saw {N_TEST}"):
         blend.run(params_for())
+
+
+def write_teammate_source(project: dict, name: str, drop_oof: int = 0, extra_oof: int = 0) -> np.ndarray:
+    """data/sources/<name>/{oof,test}.csv: probabilities only, from a model right on 90% of the rows."""
+    rng = np.random.default_rng(5)
+    folds = pd.read_csv(paths.FOLDS)
+    y = folds["label"].map(CLASSES.index).to_numpy()
+    ids = folds["image_id"].tolist()
+
+    def table(ids, labels):
+        right = rng.random(len(ids)) < 0.9
+        pred = np.where(right, labels, (labels + 1) % len(CLASSES))
+        probs = np.full((len(ids), len(CLASSES)), 0.05)
+        probs[np.arange(len(ids)), pred] = 0.85
+        return pd.DataFrame({"image_id": ids, **{f"prob_{c}": probs[:, k] for k, c in enumerate(CLASSES)}})
+
+    folder = paths.SOURCES_DIR / name
+    folder.mkdir(parents=True)
+    oof = table(ids + [f"gone{i}.jpg" for i in range(extra_oof)], np.concatenate([y, np.zeros(extra_oof, int)]))
+    oof.iloc[drop_oof:].to_csv(folder / "oof.csv", index=False)
+    truth = pd.read_csv(paths.SAMPLE_TEST_LABELS)
+    test = table(truth["image_id"].tolist(), truth["label"].map(CLASSES.index).to_numpy())
+    test.to_csv(folder / "test.csv", index=False)
+    return y
+
+
+def test_blend_sources_join_the_blend_with_weights_and_flags(project):
+    blend.run(params_for())
+    alone = read_json(paths.metrics_file("blend"))
+    assert "sources" not in alone
+    write_teammate_source(project, "mate", extra_oof=2)
+    shutil.copytree(paths.MODEL_PREDICTIONS_DIR, paths.SOURCES_DIR / "before")  # a `dvc import` of the same folds
+
+    blend.run(params_for({"blend": {"sources": ["mate", "before"]}}))
+    metrics = read_json(paths.metrics_file("blend"))
+    assert metrics["sources"]["mate"] == {"members": ["mate"], "weight": pytest.approx(metrics["model_mate"]["weight"]),
+                                          "optimistic": 1, "n_extra_oof_rows": 2}
+    assert metrics["sources"]["before"]["members"] == ["before:regnet", "before:resnet"]
+    assert metrics["sources"]["before"]["optimistic"] == 0 and metrics["optimistic"] == 1
+    assert metrics["model_mate"]["weight"] > 0.3  # the strong teammate is used
+    assert metrics["fitted"]["oof_acc"] > alone["fitted"]["oof_acc"] + 0.05
+    assert metrics["best_single"] == alone["best_single"]  # the best single model stays this run's
+    weights = read_json(paths.BLEND_WEIGHTS)["weights"]["0"]
+    assert set(weights) == {"resnet", "regnet", "mate", "before:regnet", "before:resnet"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("missing_row", "'mate' has no OOF prediction for 1 id"),
+    ("other_class", "other classes than this run's: missing ['c3'], extra ['c9']"),
+    ("extra_test", "'mate' predicts 1 test id(s) this test set does not have"),
+    ("absent", "data/sources/mate does not exist"),
+])
+def test_a_bad_blend_source_is_named(project, change, message):
+    if change != "absent":
+        write_teammate_source(project, "mate", drop_oof=int(change == "missing_row"))
+    folder = paths.SOURCES_DIR / "mate"
+    if change == "other_class":
+        frame = pd.read_csv(folder / "oof.csv")
+        frame.rename(columns={"prob_c3": "prob_c9"}).to_csv(folder / "oof.csv", index=False)
+    if change == "extra_test":
+        frame = pd.read_csv(folder / "test.csv")
+        pd.concat([frame, frame.iloc[:1].assign(image_id="new.jpg")]).to_csv(folder / "test.csv", index=False)
+    with pytest.raises(GrocerError, match=re.escape(message)):
+        blend.run(params_for({"blend": {"sources": ["mate"]}}))
+    assert not paths.metrics_file("blend").exists()
+
+
+def test_an_imported_source_on_other_folds_is_optimistic(project):
+    source = paths.SOURCES_DIR / "old"
+    shutil.copytree(paths.MODEL_PREDICTIONS_DIR, source)
+    for model in MODELS:  # the old run's folds 0 and 1 swapped
+        (source / model / "f0").rename(source / model / "tmp")
+        (source / model / "f1").rename(source / model / "f0")
+        (source / model / "tmp").rename(source / model / "f1")
+    blend.run(params_for({"blend": {"sources": ["old"]}}))
+    assert read_json(paths.metrics_file("blend"))["sources"]["old"]["optimistic"] == 1

@@ -1,4 +1,4 @@
-"""A training-ready project made by the tests: classes.json, test fingerprint, folds.csv, image cache.
+"""A training-ready project made by the tests: classes.json, test files and fingerprint, folds.csv, image cache.
 
 The images are procedural (a textured blob whose hue, size and stripe frequency depend on
 the class, on a noisy background), learnable in a few epochs by a tiny model.
@@ -18,14 +18,13 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import deep_update, default_params_dict
+from conftest import deep_update, default_params_dict, write_test_set
 from grocer import params as params_module
 from grocer import paths
 from grocer.imagecache import save_cache
 from grocer.params import Params
 from grocer.stages import train
 
-FINGERPRINT = "f" * 64
 
 
 @pytest.fixture(autouse=True)
@@ -79,10 +78,10 @@ def write_training_inputs(
     folds = np.concatenate(folds)
     (root / paths.INTERIM_DIR).mkdir(parents=True, exist_ok=True)
     (root / paths.CLASSES).write_text(json.dumps({"classes": sorted(classes)}))
-    (root / paths.TEST_FINGERPRINT).write_text(json.dumps({"n_images": n_test, "sha256": FINGERPRINT}))
     (root / paths.PREPARED_DIR).mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"image_id": ids, "label": labels, "group": "", "fold": folds}).to_csv(root / paths.FOLDS, index=False)
-    save_cache(root / paths.CACHE_DIR, train, ids, test, test_ids, size, FINGERPRINT)
+    fingerprint = write_test_set(root, test_ids)
+    save_cache(root / paths.CACHE_DIR, train, ids, test, test_ids, size, fingerprint)
     return sorted(classes)
 
 

@@ -134,29 +134,59 @@ def fingerprint(ids: list[str], hashes: list[str]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def test_fingerprint_of(test: pd.DataFrame) -> str:
-    return fingerprint(list(test["image_id"]), [file_sha256(Path(p)) for p in test["path"]])
+def fingerprint_record(ids: list[str], hashes: list[str]) -> dict:
+    """What ingest writes to paths.TEST_FINGERPRINT: the set's hash and every file's."""
+    return {"n_images": len(ids), "sha256": fingerprint(ids, hashes), "files": dict(zip(ids, hashes))}
 
 
 def load_test_fingerprint() -> dict:
     if not paths.TEST_FINGERPRINT.is_file():
         raise GrocerError(f"{paths.TEST_FINGERPRINT}: missing; run `dvc repro ingest` first")
-    return json.loads(paths.TEST_FINGERPRINT.read_text())
+    recorded = json.loads(paths.TEST_FINGERPRINT.read_text())
+    if "files" not in recorded:
+        raise GrocerError(f"{paths.TEST_FINGERPRINT}: written by an older grocer; run `dvc repro ingest`")
+    return recorded
 
 
-def verify_test_set(test: pd.DataFrame) -> None:
-    """The test set on disk must be the one ingest fingerprinted; it is never modified."""
+def test_set_differences(data: DataParams, recorded: dict) -> list[str]:
+    """'<id> changed|missing|new' for every test image that differs from `recorded`, by id.
+
+    The ids now are those of test.csv and sample_submission.csv (the submission needs each).
+    """
+    root = Path(data.dir)
+    now = set(read_csv(root / "test.csv", [data.id_col])[data.id_col])
+    now |= set(read_csv(root / "sample_submission.csv", [data.id_col, data.label_col])[data.id_col])
+    then = recorded["files"]
+    differences = []
+    for image_id in sorted(now | set(then)):
+        path = resolve(root / "test_images", image_id) if image_id in now else None
+        if image_id not in then:
+            differences.append(f"{image_id} new")
+        elif path is None:
+            differences.append(f"{image_id} missing")
+        elif file_sha256(path) != then[image_id]:
+            differences.append(f"{image_id} changed")
+    return differences
+
+
+def verify_test_set(data: DataParams) -> str:
+    """The test set on disk must be the one ingest fingerprinted (it is never modified); its sha256."""
     recorded = load_test_fingerprint()
-    if len(test) != recorded["n_images"] or test_fingerprint_of(test) != recorded["sha256"]:
+    differences = test_set_differences(data, recorded)
+    if differences:
+        more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
         raise GrocerError(
-            f"test set changed since ingest ({len(test)} images now, {recorded['n_images']} then): "
-            f"run `dvc repro` from ingest; the test set is never edited by grocer"
+            f"test set changed since ingest: test image {differences[0]}{more}; "
+            f"run `dvc repro` from ingest (grocer never edits the test set)"
         )
+    return recorded["sha256"]
 
 
-def verify_fingerprint(value: str, where: Path) -> None:
+def verify_fingerprint(value: str | None, where: Path) -> None:
     """An artefact built from the test set must carry ingest's fingerprint."""
     recorded = load_test_fingerprint()["sha256"]
+    if value is None:
+        raise GrocerError(f"{where}: records no test fingerprint (made by an older grocer?); re-run its stage")
     if value != recorded:
         raise GrocerError(f"{where}: built from a different test set than ingest's ({value[:12]} vs {recorded[:12]})")
 

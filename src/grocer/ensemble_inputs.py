@@ -210,6 +210,10 @@ def load_pair_experts(
 
 
 def read_stage_predictions(directory: Path, split: str, ids: list[str], classes: list[str]) -> Predictions:
-    """An ensemble stage's own output table (blend, stack, override) in the order of `ids`."""
+    """An ensemble stage's own output table (blend, stack, override) in the order of `ids`; test
+    predictions must have been made from ingest's test set."""
     path = paths.prediction_table(directory, split)
-    return exactly(read_predictions(path, classes), ids, path)
+    predictions = exactly(read_predictions(path, classes), ids, path)
+    if split == "test":
+        verify_fingerprint(predictions.test_fingerprint, path)
+    return predictions

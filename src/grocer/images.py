@@ -17,6 +17,7 @@ from scipy.fft import dctn
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 PHASH_BITS = 64
+DECODE_ERRORS = (OSError, ValueError, Image.DecompressionBombError, SyntaxError)  # what a bad file raises
 
 
 def file_sha256(path: Path) -> str:
@@ -76,7 +77,7 @@ def inspect_image(path: Path) -> dict:
             row["width"], row["height"] = img.size
             img.load()
             rgb = np.asarray(img.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+    except DECODE_ERRORS as exc:
         row["error"] = f"{type(exc).__name__}: {exc}"
         return row
     row["readable"] = True

@@ -9,6 +9,7 @@ stages that depend on x.y.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, List, Literal
 
@@ -164,6 +165,14 @@ class PairsParams(Section):
 
 class BlendParams(Section):
     calibrate_bias: bool
+    sources: list[str] = Field(description="folders under data/sources/ blended as extra members (grocer.blend_sources)")
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct(cls, sources: list[str]) -> list[str]:
+        if len(set(sources)) != len(sources) or any(not s or "/" in s or s.startswith(".") for s in sources):
+            raise ValueError("must be distinct folder names under data/sources/")
+        return sources
 
 
 class StackParams(Section):
@@ -273,11 +282,32 @@ def parse(raw: object, source: str = "params") -> Params:
         raise ParamsError(f"{source}: {lines}") from None
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping (YAML keeps the last one
+    silently; DVC refuses the file)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        lines: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, Hashable):
+                continue  # super() refuses it, in YAML's words
+            if key in lines:
+                raise ParamsError(f"duplicate key {key!r} (lines {lines[key]} and {line})")
+            lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load(path: Path = paths.PARAMS) -> Params:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_StrictLoader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: not found (run grocer from the project root)") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    except ParamsError as exc:
+        raise ParamsError(f"{path}: {exc}") from None
+    if raw is None:
+        raise ParamsError(f"{path} is empty")
     return parse(raw, str(path))

@@ -35,6 +35,7 @@ FOLDS = PREPARED_DIR / "folds.csv"
 CACHE_DIR = PREPARED_DIR / "cache"
 
 PREDICTIONS_DIR = Path("data/predictions")
+SOURCES_DIR = Path("data/sources")  # blend.sources: predictions from other revisions or teammates
 MODEL_PREDICTIONS_DIR = PREDICTIONS_DIR / "models"
 BLEND_DIR = PREDICTIONS_DIR / "blend"
 STACK_DIR = PREDICTIONS_DIR / "stack"

@@ -2,6 +2,10 @@
 
 Parquet columns: `image_id`, then `logit_<class>` and `prob_<class>` for every class
 in the class-list order. Readers check the class columns and the ids, never assume.
+A table of test predictions carries the fingerprint of the test set it was made from
+(ingest's sha256) in its parquet metadata, `test_fingerprint`.
+A file from outside the pipeline (a blend source) may hold probabilities only, as parquet
+or CSV: `read_probabilities`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ class Predictions:
     ids: list[str]
     logits: np.ndarray  # (n, n_classes) float32
     probs: np.ndarray  # (n, n_classes) float32, rows sum to 1
+    test_fingerprint: str | None = None  # test predictions: the test set they were made from
 
     def reindex(self, ids: list[str], where: str) -> Predictions:
         """The same predictions in the order of `ids`; every id must be present."""
@@ -29,7 +34,7 @@ class Predictions:
         if missing:
             raise GrocerError(f"{where}: no prediction for {len(missing)} id(s), e.g. {missing[:3]}")
         rows = np.array([position[i] for i in ids], dtype=np.int64)
-        return Predictions(list(ids), self.logits[rows], self.probs[rows])
+        return Predictions(list(ids), self.logits[rows], self.probs[rows], self.test_fingerprint)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -38,7 +43,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def write_predictions(path: Path, ids: list[str], logits: np.ndarray, probs: np.ndarray, classes: list[str]) -> None:
+def write_predictions(path: Path, ids: list[str], logits: np.ndarray, probs: np.ndarray, classes: list[str],
+                      test_fingerprint: str | None = None) -> None:
     logits = np.asarray(logits, dtype=np.float32)
     probs = np.asarray(probs, dtype=np.float32)
     if logits.shape != (len(ids), len(classes)) or probs.shape != logits.shape:
@@ -46,7 +52,10 @@ def write_predictions(path: Path, ids: list[str], logits: np.ndarray, probs: np.
     frame = pd.DataFrame({"image_id": list(ids)})
     columns = {f"logit_{c}": logits[:, k] for k, c in enumerate(classes)}
     columns.update({f"prob_{c}": probs[:, k] for k, c in enumerate(classes)})
-    atomic.write_frame(path, pd.concat([frame, pd.DataFrame(columns)], axis=1))
+    table = pd.concat([frame, pd.DataFrame(columns)], axis=1)
+    if test_fingerprint is not None:
+        table.attrs["test_fingerprint"] = test_fingerprint
+    atomic.write_frame(path, table)
 
 
 def read_predictions(path: Path, classes: list[str]) -> Predictions:
@@ -61,4 +70,22 @@ def read_predictions(path: Path, classes: list[str]) -> Predictions:
         raise GrocerError(f"{path}: duplicate image_id {frame['image_id'][frame['image_id'].duplicated()].iloc[0]!r}")
     logits = frame[[f"logit_{c}" for c in classes]].to_numpy(np.float32)
     probs = frame[[f"prob_{c}" for c in classes]].to_numpy(np.float32)
-    return Predictions(frame["image_id"].astype(str).tolist(), logits, probs)
+    return Predictions(frame["image_id"].astype(str).tolist(), logits, probs, frame.attrs.get("test_fingerprint"))
+
+
+def read_probabilities(path: Path, classes: list[str]) -> tuple[list[str], np.ndarray]:
+    """ids and (n, n_classes) probabilities of a table with image_id and exactly the prob_<class>
+    columns of `classes` (logits, when present, are ignored); parquet or CSV."""
+    frame = pd.read_csv(path, dtype={"image_id": str}) if path.suffix == ".csv" else pd.read_parquet(path)
+    if "image_id" not in frame.columns:
+        raise GrocerError(f"{path}: no image_id column")
+    found = {c[len("prob_"):] for c in frame.columns if c.startswith("prob_")}
+    if found != set(classes):
+        raise GrocerError(f"{path}: other classes than this run's: missing {sorted(set(classes) - found)[:3]}, "
+                          f"extra {sorted(found - set(classes))[:3]}")
+    if frame["image_id"].duplicated().any():
+        raise GrocerError(f"{path}: duplicate image_id {frame['image_id'][frame['image_id'].duplicated()].iloc[0]!r}")
+    probs = frame[[f"prob_{c}" for c in classes]].to_numpy(np.float64)
+    if not (np.isfinite(probs).all() and (probs >= 0).all()) or not np.allclose(probs.sum(axis=1), 1, atol=1e-3):
+        raise GrocerError(f"{path}: prob_ columns must be probabilities summing to 1 per row")
+    return frame["image_id"].astype(str).tolist(), probs

@@ -33,6 +33,44 @@ class Decision:
     where: str
 
 
+class SessionReplay:
+    """`replay_session`, fed in pieces: a journal that grew replays only its new lines.
+
+    After a ReplayError the object is in an unknown state; start a new one.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.count = 0  # events replayed so far
+        self._decisions: dict[str, Decision] = {}  # every decision so far, by event_id
+        self._undone_at: dict[str, str] = {}  # event_id -> where its undo is
+
+    def extend(self, events: Sequence[Event]) -> None:
+        """Replay the events that follow the first `count` of the journal."""
+        for number, event in enumerate(events, start=self.count + 1):
+            where = f"{self.path}:{number}"
+            if event.action != "undo":
+                self._decisions[event.event_id] = Decision(event, where)
+                continue
+            target = self._decisions.get(event.undoes)
+            if target is None:
+                raise ReplayError(f"{where}: undo of {event.undoes!r}, which is not an earlier decision of this session")
+            if event.undoes in self._undone_at:
+                raise ReplayError(f"{where}: undo of {event.undoes!r}, already undone at {self._undone_at[event.undoes]}")
+            mismatched = [
+                key for key in ("image_id", "sha256", "label") if getattr(event, key) != getattr(target.event, key)
+            ]
+            if mismatched:
+                fields = ", ".join("class" if key == "label" else key for key in mismatched)
+                raise ReplayError(f"{where}: undo of {event.undoes!r} does not match that event's {fields}")
+            self._undone_at[event.undoes] = where
+        self.count += len(events)
+
+    def live(self) -> list[Decision]:
+        """The decisions not undone, in file order."""
+        return [d for event_id, d in self._decisions.items() if event_id not in self._undone_at]
+
+
 def replay_session(path: Path, events: Sequence[Event]) -> list[Decision]:
     """The live (not undone) decisions of one session's journal, in file order.
 
@@ -40,26 +78,9 @@ def replay_session(path: Path, events: Sequence[Event]) -> list[Decision]:
         path: the journal file, used in messages; line k holds events[k-1].
         events: the file's events (`journal.read_journal`).
     """
-    decisions: dict[str, Decision] = {}  # every decision so far, by event_id
-    undone_at: dict[str, str] = {}  # event_id -> where its undo is
-    for number, event in enumerate(events, start=1):
-        where = f"{path}:{number}"
-        if event.action != "undo":
-            decisions[event.event_id] = Decision(event, where)
-            continue
-        target = decisions.get(event.undoes)
-        if target is None:
-            raise ReplayError(f"{where}: undo of {event.undoes!r}, which is not an earlier decision of this session")
-        if event.undoes in undone_at:
-            raise ReplayError(f"{where}: undo of {event.undoes!r}, already undone at {undone_at[event.undoes]}")
-        mismatched = [
-            key for key in ("image_id", "sha256", "label") if getattr(event, key) != getattr(target.event, key)
-        ]
-        if mismatched:
-            fields = ", ".join("class" if key == "label" else key for key in mismatched)
-            raise ReplayError(f"{where}: undo of {event.undoes!r} does not match that event's {fields}")
-        undone_at[event.undoes] = where
-    return [d for event_id, d in decisions.items() if event_id not in undone_at]
+    replay = SessionReplay(path)
+    replay.extend(events)
+    return replay.live()
 
 
 def session_verdicts(live: list[Decision]) -> dict[str, Decision]:

@@ -63,7 +63,7 @@ from grocer.params import Params
 from grocer.review import journal, pace, thumbs
 from grocer.review.catalog import Catalog, Item, load_catalog
 from grocer.review.journal import DECISIONS, Event
-from grocer.review.replay import Decision, replay_session
+from grocer.review.replay import Decision, ReplayError, SessionReplay
 
 MAX_BATCH = 400  # decisions per POST /api/decisions: a page of up to 400 thumbnails
 MAX_BODY = 200 * MAX_BATCH  # bytes; a decision is ~100
@@ -110,28 +110,61 @@ class TokenGate:
 
 
 class SessionLog:
-    """The session's journal and its live decisions, replayed again only when it grew."""
+    """The session's journal, its live decisions and its pace.
+
+    Journals only grow and `Journal.events()` keeps the event objects it parsed, so a
+    longer tuple that ends the old part with the same object is the old one plus new
+    lines: those alone are replayed (a page on a 10,000-line journal costs 40 lines of
+    replay, not 10,000). A rewritten file is replayed from the start.
+    """
 
     def __init__(self, path: Path):
         self.journal = journal.Journal(path)
         self._lock = threading.Lock()
-        self._replayed: tuple[tuple[Event, ...], list[Decision]] = ((), [])
+        self._events: tuple[Event, ...] = ()
+        self._replay = SessionReplay(path)
+        self._pace = pace.Pace()
 
     @property
     def path(self) -> Path:
         return self.journal.path
 
-    def live(self) -> list[Decision]:
-        """Decisions of this session that are not undone, in journal order."""
-        if not self.path.exists():
-            return []
-        events = self.journal.events()
+    def events(self) -> tuple[Event, ...]:
+        return self.journal.events() if self.path.exists() else ()
+
+    def live(self, events: Sequence[Event] | None = None) -> list[Decision]:
+        """Decisions of this session that are not undone, in journal order (of `events`,
+        the journal's events as `Journal` gave them, or of the journal now)."""
+        events = self.events() if events is None else events  # outside our lock: see append_batch
         with self._lock:
-            if self._replayed[0] is not events:  # Journal.events() is the same object until the file changes
-                self._replayed = (events, replay_session(self.path, events))
-            return list(self._replayed[1])
+            self._catch_up(events)
+            return self._replay.live()
+
+    def estimate(self, done: int, total: int) -> dict:
+        events = self.events()
+        with self._lock:
+            self._catch_up(events)
+            return self._pace.estimate(done, total)
+
+    def _catch_up(self, events: Sequence[Event]) -> None:
+        old = self._events
+        if events is old:
+            return
+        grown = len(events) >= len(old) and (not old or events[len(old) - 1] is old[-1])
+        if not grown:
+            self._replay, self._pace = SessionReplay(self.path), pace.Pace()
+        tail = events[self._replay.count:]
+        try:
+            self._replay.extend(tail)
+        except ReplayError:
+            self._events, self._replay, self._pace = (), SessionReplay(self.path), pace.Pace()
+            raise
+        self._pace.extend(tail)
+        self._events = events
 
     def append_batch(self, build: Callable[[Sequence[Event]], Sequence[Event]]) -> list[Event]:
+        # `build` runs under the journal's lock and may call live(): so live() never reads
+        # the journal while it holds this object's lock (the two locks in one order only)
         return self.journal.append_batch(build)
 
 
@@ -211,7 +244,6 @@ def create_app(
     def state(request: Request) -> JSONResponse:
         done = decided()
         live = log.live()
-        events = log.journal.events() if log.path.exists() else ()
         reviewable = reviewed(done)
         return JSONResponse({
             "session": session, "journal": str(journal_rel), "variant": params.clean.variant,
@@ -219,7 +251,7 @@ def create_app(
             "mode": mode, "page_size": page_size,
             "classes": [progress(c, done) for c in catalog.classes],
             "total": catalog.total, "done": reviewable,
-            "progress": pace.estimate(events, reviewable, catalog.total),
+            "progress": log.estimate(reviewable, catalog.total),
             "quarantine": {"total": len(catalog.quarantine), "done": sum(1 for i in catalog.quarantine if i in done)},
             "duplicates": {"total": len(catalog.duplicates),
                            "done": sum(1 for g in catalog.duplicates if all(i in done for i in g))},
@@ -335,7 +367,7 @@ def create_app(
         hashes = {item.image_id: file_sha256(item.path) for item, _, _ in wanted}  # outside the lock
 
         def build(existing: Sequence[Event]) -> list[Event]:
-            live = {d.event.image_id for d in replay_session(log.path, existing)}
+            live = {d.event.image_id for d in log.live(existing)}
             for item, _, _ in wanted:
                 if item.image_id in live:
                     raise Conflict(f"{item.image_id!r} is already decided in session {session!r}; undo it first")
@@ -385,7 +417,7 @@ def create_app(
             raise HTTPException(400, f"event_ids must be a list of 1 to {MAX_BATCH} distinct event ids")
 
         def build(existing: Sequence[Event]) -> list[Event]:
-            live = replay_session(log.path, existing)
+            live = log.live(existing)
             if not live:
                 raise Conflict(f"nothing to undo in session {session!r}")
             by_id = {d.event.event_id: d.event for d in live}

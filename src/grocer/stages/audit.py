@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from grocer import atomic, paths
-from grocer.dataset import load_classes
+from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.audit import GroupTable, audit
 from grocer.ensemble.metrics import confusion, top_confusions
 from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
@@ -67,6 +67,7 @@ def confusion_frame(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> pd.D
 
 
 def run(params: Params) -> None:
+    verify_test_set(params.data)  # what is audited/reported is a submission for this test set
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
     final = read_stage_predictions(paths.ENSEMBLE_DIRS[read_final()["source"]], "oof", rows.ids, classes)

@@ -2,8 +2,9 @@
 
 Images are decoded on every core and appended one by one to the arrays' files, so
 memory stays flat however large the dataset. Training then reads the uint8 arrays
-memory-mapped (grocer.imagecache) instead of decoding JPEGs every epoch. The test set is verified against ingest's fingerprint
-first, and the fingerprint is stored in the cache for the stages that read it.
+memory-mapped (grocer.imagecache) instead of decoding JPEGs every epoch. The test files
+are verified against ingest's fingerprint first, and the fingerprint is stored in the
+cache for the stages that read it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,21 @@ import numpy as np
 import pandas as pd
 
 from grocer import paths
-from grocer.dataset import load_test_fingerprint, verify_test_set
+from grocer.dataset import verify_test_set
 from grocer.errors import GrocerError
 from grocer.imagecache import save_cache
-from grocer.images import decode_rgb, resize_center_crop
+from grocer.images import DECODE_ERRORS, decode_rgb, resize_center_crop
 from grocer.parallel import map_in_processes
 from grocer.params import Params
 
 
 def load_resized(path: str, size: int) -> np.ndarray:
-    return resize_center_crop(decode_rgb(path), size)
+    try:
+        rgb = decode_rgb(path)
+    except DECODE_ERRORS as exc:  # ingest decoded it: the file changed since
+        raise GrocerError(f"image {path} cannot be decoded ({type(exc).__name__}: {exc}); it changed after "
+                          "ingest: re-run from ingest (`dvc repro`)") from None
+    return resize_center_crop(rgb, size)
 
 
 def decode_all(image_paths: list[str], size: int) -> Iterator[np.ndarray]:
@@ -32,10 +38,10 @@ def decode_all(image_paths: list[str], size: int) -> Iterator[np.ndarray]:
 
 
 def run(params: Params) -> None:
+    fingerprint = verify_test_set(params.data)
     manifest = pd.read_parquet(paths.MANIFEST).set_index("image_id", drop=False)
     train_ids = pd.read_csv(paths.PREPARED_TRAIN, dtype=str, keep_default_na=False)["image_id"].tolist()
     test = manifest[manifest["split"] == "test"]
-    verify_test_set(test[["image_id", "path"]])
 
     train_rows = manifest[manifest["split"] == "train"]
     unknown = [i for i in train_ids if i not in train_rows.index]
@@ -49,5 +55,5 @@ def run(params: Params) -> None:
         test=decode_all(test["path"].tolist(), size),
         test_ids=test["image_id"].tolist(),
         img_size=size,
-        test_fingerprint=load_test_fingerprint()["sha256"],
+        test_fingerprint=fingerprint,
     )

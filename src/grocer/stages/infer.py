@@ -9,7 +9,7 @@ geometric views of `tta.mode` (grocer.training.tta), for
 
 into data/predictions/models/<model>/f<k>/{oof,test}.parquet (grocer.predictions
 format) plus meta.json carrying the test fingerprint, which the ensemble stages
-check. The image cache's test fingerprint must be ingest's.
+check. The test files and the image cache's test fingerprint must be ingest's.
 
 One process per model, not per (model, fold): inference takes seconds, importing
 torch and timm about four, so per-fold processes spent most of their time starting.
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from grocer import atomic, paths
-from grocer.dataset import load_classes, verify_fingerprint
+from grocer.dataset import load_classes, verify_fingerprint, verify_test_set
 from grocer.errors import GrocerError
 from grocer.imagecache import ImageCache, load_cache
 from grocer.params import Params
@@ -41,6 +41,7 @@ from grocer.training.splits import read_folds
 def run(params: Params, model: str) -> None:
     params = params.for_model(model)
     classes = load_classes()
+    verify_test_set(params.data)
     cache = load_cache()
     verify_fingerprint(cache.test_fingerprint, paths.CACHE_DIR)
     runtime = load_runtime()
@@ -78,7 +79,8 @@ def infer_fold(params: Params, runtime: Runtime, model: str, fold: int, classes:
     test_logits = tta(cache.test, np.arange(len(cache.test_ids)))
     out.mkdir(parents=True)
     write_predictions(paths.prediction_table(out, "oof"), oof_ids, oof_logits, softmax(oof_logits), classes)
-    write_predictions(paths.prediction_table(out, "test"), cache.test_ids, test_logits, softmax(test_logits), classes)
+    write_predictions(paths.prediction_table(out, "test"), cache.test_ids, test_logits, softmax(test_logits), classes,
+                      cache.test_fingerprint)
     atomic.write_json(out / paths.infer_meta(model, fold).name, {
         "test_fingerprint": cache.test_fingerprint, "tta": params.tta.mode, "model": model, "fold": fold,
         "n_oof": len(oof_ids), "n_test": len(cache.test_ids),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from grocer import atomic, paths
-from grocer.dataset import Contract, fingerprint, load_contract
+from grocer.dataset import Contract, load_contract, fingerprint_record
 from grocer.errors import GrocerError
 from grocer.images import inspect_image
 from grocer.parallel import map_in_processes
@@ -64,8 +64,5 @@ def run(params: Params) -> None:
     with atomic.together() as out:
         out.write_frame(paths.MANIFEST, manifest)
         out.write_json(paths.CLASSES, {"classes": contract.classes})
-        out.write_json(paths.TEST_FINGERPRINT, {
-            "n_images": int(len(test)),
-            "sha256": fingerprint(list(test["image_id"]), list(test["file_sha256"])),
-        })
+        out.write_json(paths.TEST_FINGERPRINT, fingerprint_record(list(test["image_id"]), list(test["file_sha256"])))
         out.write_json(paths.metrics_file("ingest"), ingest_metrics(manifest, contract.classes))

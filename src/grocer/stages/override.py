@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from grocer import atomic, paths
-from grocer.dataset import load_classes
+from grocer.dataset import load_classes, verify_fingerprint, verify_test_set
 from grocer.ensemble.blend import log_probs
 from grocer.ensemble.crossfit import cross_fit, evaluation_folds
 from grocer.ensemble.metrics import binary_scores, oof_scores
@@ -50,11 +50,13 @@ def apply(probs: np.ndarray, experts: dict[str, np.ndarray], pairs: dict[str, tu
 
 
 def run(params: Params) -> None:
+    fingerprint = verify_test_set(params.data)
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
     base = paths.ENSEMBLE_DIRS[params.override.base]
     before = read_stage_predictions(base, "oof", rows.ids, classes).probs.astype(np.float64)
     test = read_predictions(paths.prediction_table(base, "test"), classes)
+    verify_fingerprint(test.test_fingerprint, paths.prediction_table(base, "test"))
     test_before = test.probs.astype(np.float64)
     pairs = pair_classes(params.pairs.list, classes) if params.override.enabled else {}
     expert_oof, expert_test_per_fold = load_pair_experts(list(pairs), params.run.folds, rows, test.ids)
@@ -95,5 +97,6 @@ def run(params: Params) -> None:
     with atomic.together() as staged:
         tmp = staged.dir(paths.OVERRIDE_DIR)
         write_predictions(paths.prediction_table(tmp, "oof"), rows.ids, log_probs(after), after, classes)
-        write_predictions(paths.prediction_table(tmp, "test"), test.ids, log_probs(test_after), test_after, classes)
+        write_predictions(paths.prediction_table(tmp, "test"), test.ids, log_probs(test_after), test_after, classes,
+                          fingerprint)
         staged.write_json(paths.metrics_file("override"), metrics)

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from grocer import atomic, pairs, paths
-from grocer.dataset import load_classes, verify_fingerprint
+from grocer.dataset import load_classes, verify_fingerprint, verify_test_set
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
 from grocer.params import Params
@@ -74,6 +74,7 @@ def run(params: Params, pair: str, fold: int) -> None:
     entry = zoo_entry(params, params.pairs.model)
     params = params.for_model(params.pairs.model)  # the experts train with their backbone's recipe
     table = read_folds(classes, fold)
+    verify_test_set(params.data)
     cache = load_cache()
     verify_fingerprint(cache.test_fingerprint, paths.CACHE_DIR)
     img_size = item_img_size(params, cache.img_size)

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_fscore_support
 
 from grocer import atomic, paths
-from grocer.dataset import load_classes
+from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.metrics import confusion
 from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
 from grocer.errors import GrocerError
@@ -135,6 +135,7 @@ def evolution_png(evolution: pd.DataFrame) -> bytes:
 
 
 def run(params: Params) -> None:
+    verify_test_set(params.data)  # what is audited/reported is a submission for this test set
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
     final = read_final()

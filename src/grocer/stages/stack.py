@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from grocer import atomic, paths
-from grocer.dataset import load_classes
+from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.blend import log_probs
 from grocer.ensemble.crossfit import evaluation_folds, group_folds
 from grocer.ensemble.metrics import oof_scores
@@ -39,6 +39,7 @@ from grocer.training.metrics import accuracy, macro_f1
 
 
 def run(params: Params) -> None:
+    fingerprint = verify_test_set(params.data)
     classes = load_classes()
     rows = load_oof_rows(classes, params.run.folds)
     matrix = load_model_matrix(params.run.models, params.run.folds, rows, classes)
@@ -84,6 +85,7 @@ def run(params: Params) -> None:
         tmp = staged.dir(paths.STACK_DIR)
         write_predictions(paths.prediction_table(tmp, "oof"), rows.ids, log_probs(oof_probs), oof_probs, classes)
         write_predictions(
-            paths.prediction_table(tmp, "test"), matrix.test_ids, log_probs(test_probs), test_probs, classes
+            paths.prediction_table(tmp, "test"), matrix.test_ids, log_probs(test_probs), test_probs, classes,
+            fingerprint,
         )
         staged.write_json(paths.metrics_file("stack"), metrics)

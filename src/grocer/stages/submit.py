@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from grocer import atomic, paths
-from grocer.dataset import load_classes, read_csv
+from grocer.dataset import load_classes, read_csv, verify_test_set
 from grocer.ensemble.crossfit import evaluation_folds
 from grocer.ensemble.selection import choose, cross_fitted_choice, step_score
 from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
@@ -119,6 +119,7 @@ def leaderboard_scores(submission_ids: list[str], labels: list[str]) -> dict:
 
 def run(params: Params) -> None:
     data = params.data
+    verify_test_set(data)
     classes = load_classes()
     sample_path = Path(data.dir) / "sample_submission.csv"
     sample = read_csv(sample_path, [data.id_col, data.label_col])
