@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_params
+from support.params import make_params
 from grocer import paths
 from grocer.sample.plan import make_plan
 from grocer.stages import folds
@@ -62,6 +62,7 @@ def test_every_fold_holds_each_class_in_its_overall_share(tmp_path, monkeypatch,
     assert np.ptp(table["fold"].value_counts().to_numpy()) <= 1  # equal sizes
     assert class_share_deviation(table) < 0.015
     metrics = json.loads(paths.metrics_file("folds").read_text())
+    assert (metrics["n_splits"], metrics["n_rows"], metrics["group_fallback"]) == (N_SPLITS, len(table), 0)
     assert metrics["max_class_share_deviation"] == pytest.approx(class_share_deviation(table))
     assert [metrics[f"fold{k}_size"] for k in range(N_SPLITS)] == table["fold"].value_counts().sort_index().tolist()
 
