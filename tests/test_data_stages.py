@@ -11,7 +11,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import deep_update, default_params_dict, make_params, write_dataset
+from support.dataset import write_dataset
+from support.params import deep_update, default_params_dict, make_params
 from grocer import cli, paths
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache, save_cache

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from conftest import write_dataset
+from support.dataset import write_dataset
 from grocer.dataset import load_contract, resolve
 from grocer.errors import GrocerError
 from grocer.params import DataParams

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_params
+from support.params import make_params
 from grocer import paths
 from grocer.sample.plan import make_plan
 from grocer.stages import folds

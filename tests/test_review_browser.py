@@ -21,12 +21,14 @@ import pytest
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
-import review_project
-from conftest import make_params
+from support import review_project
+from support.params import make_params
 from grocer import paths
 from grocer.review import journal
 from grocer.review.server import bind, create_app
 from grocer.stages import review
+
+pytestmark = pytest.mark.slow
 
 CHROMIUM = Path(os.environ.get("GROCER_CHROMIUM", "/usr/bin/chromium"))  # `make test` sets it
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -1,7 +1,7 @@
 """Sharing through an S3 remote: real git, real DVC (dvc-s3), a real S3 server on 127.0.0.1.
 
 The module fixture `team` plays the README's "Team" recipe once, on the tiny project of
-tests/pipeline_project.py (one tiny model, two folds) fed by a tiny dataset in data/raw:
+tests/support/pipeline_project.py (one tiny model, two folds) fed by a tiny dataset in data/raw:
 
     lead  `dvc add data/raw`, `dvc remote add -d storage s3://...`, `endpointurl`,
           commit, `git push`, `dvc push`. dvc.lock is never committed, so everything
@@ -29,10 +29,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import write_dataset
-from dvc_project import Run, Workspace, base_env, clone, init_origin
-from pipeline_project import copy_repo
-from s3server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server, free_port
+from support.dataset import write_dataset
+from support.dvc_project import Run, Workspace, base_env, clone, init_origin
+from support.pipeline_project import copy_repo
+from support.s3server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server, free_port
+
+pytestmark = pytest.mark.slow
 
 # pipeline_project's tiny params, reading the dataset added with `dvc add data/raw`
 # (write_dataset's classes are class0..class2).
