@@ -1,4 +1,4 @@
-# The two commands a newcomer needs: `make run` and `make test`.
+# The two commands a newcomer needs: `make run` and `make test` (`make test-fast` while editing).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 VENV := .venv
@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed-stamp
 PYTHON ?= python3
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test setup browser clean-venv
+.PHONY: run test test-fast mutate setup browser clean-venv
 
 # (Re)install whenever pyproject.toml changes. pip's notes about local index
 # folders it skips are noise, not errors, so they are filtered out.
@@ -36,6 +36,17 @@ browser:
 
 test: $(INSTALLED) browser
 	PATH="$(CURDIR)/$(BIN):$$PATH" GROCER_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+# Everything but the tests marked slow (pyproject.toml): a couple of minutes, no browser.
+test-fast: $(INSTALLED)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -m "not slow"
+
+# Mutation testing of the honesty-critical modules with their fast tests ([tool.mutmut] in
+# pyproject.toml). CPU-heavy and not part of `make test`. Resumable: an interrupted run
+# continues where it stopped; mutants/ holds the mutants and their results.
+mutate: $(INSTALLED)
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children $${MUTATE_JOBS:-2}
+	$(BIN)/mutmut results
 
 clean-venv:
 	rm -rf $(VENV)

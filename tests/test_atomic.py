@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import deep_update, default_params_dict
+from support.params import deep_update, default_params_dict
 from grocer import atomic, cli, paths
 from grocer import params as params_module
 from grocer.stages import ingest

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_params
-from oof_project import write_oof_project
+from support.params import make_params
+from support.oof_project import write_oof_project
 from grocer import paths
 from grocer.ensemble import audit as audit_math
 from grocer.params import AuditParams
@@ -115,7 +115,7 @@ def test_error_concentration():
     assert perfect["class_acc_min"] == 1.0 and perfect["top_confusion_error_share"] == 0.0
 
 
-# ---- the stage, on tiny files in a temporary project (tests/oof_project.py) ----
+# ---- the stage, on tiny files in a temporary project (tests/support/oof_project.py) ----
 
 
 def test_stage_writes_metrics_and_group_plot(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import deep_update, default_params_dict, make_params, write_dataset
+from support.dataset import write_dataset
+from support.params import deep_update, default_params_dict, make_params
 from grocer import cli, paths
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache, save_cache
@@ -124,6 +126,22 @@ def test_folds_strategies(project, strategy):
         assert (table.groupby("label")["fold"].nunique() == 3).all()  # every class in every fold
     folds.run(params)
     assert pd.read_csv(paths.FOLDS).equals(table)  # seeded: same folds again
+
+
+def test_folds_say_nothing_of_a_label_group_key_rarer_than_the_folds(tmp_path, monkeypatch):
+    write_dataset(tmp_path / RAW)
+    train = pd.read_csv(tmp_path / RAW / "train.csv")
+    train.loc[0, "group"] = "rare"  # a label+group key of one image, 3 folds
+    train.to_csv(tmp_path / RAW / "train.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    params = make_params({"data": {"dir": RAW}, "folds": {"n_splits": 3, "strategy": "label_group"},
+                          "run": {"folds": [0]}})
+    prepare(params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folds.run(params)
+    assert not [str(w.message) for w in caught if "least populated" in str(w.message)]
+    assert sorted(pd.read_csv(paths.FOLDS)["fold"].unique()) == [0, 1, 2]
 
 
 def test_folds_without_groups(tmp_path, monkeypatch, capsys):

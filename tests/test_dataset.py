@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from conftest import write_dataset
+from support.dataset import write_dataset
 from grocer.dataset import load_contract, resolve
 from grocer.errors import GrocerError
 from grocer.params import DataParams
@@ -60,6 +60,15 @@ def corrupt(root, how):
         sub = pd.read_csv(root / "sample_submission.csv")
         sub.loc[0, "image_id"] = "te_999.png"
         sub.to_csv(root / "sample_submission.csv", index=False)
+    elif how == "folder_id":
+        (root / "train" / "class0" / "sub").mkdir()
+        (root / "train" / "class0" / "tr_0_000.png").rename(root / "train" / "class0" / "sub" / "tr_0_000.png")
+        train.loc[0, "image_id"] = "sub/tr_0_000.png"
+        train.to_csv(root / "train.csv", index=False)
+    elif how == "not_utf8":
+        lines = (root / "train.csv").read_bytes().split(b"\n")
+        lines[2] = lines[2].replace(b"class0", "cl\u00e4ss0".encode("latin-1"))
+        (root / "train.csv").write_bytes(b"\n".join(lines))
     elif how == "missing_test_image":
         (root / "test_images" / "te_002.png").unlink()
 
@@ -72,7 +81,10 @@ def corrupt(root, how):
         ("singleton_label", r"label\(s\) with a single image: \['lonely'\]"),
         ("missing_column", r"train\.csv: missing column\(s\) \['label'\]"),
         ("not_csv", r"train\.csv: cannot be read as CSV"),
-        ("traversal_id", r"image '\.\./\.\./etc/passwd' has no file"),
+        ("traversal_id", r"image id '\.\./\.\./etc/passwd' has a folder part"),
+        ("folder_id", r"train\.csv: image id 'sub/tr_0_000\.png' has a folder part; an id is a file name \(sub-folders "
+                      r"are not supported: move the file into .*train/class0\)"),
+        ("not_utf8", r"train\.csv:3: not UTF-8 text \(byte 0xe4\); save the file as UTF-8$"),
         ("submission_ids", r"sample_submission\.csv: ids differ from test\.csv"),
         ("missing_test_image", r"test\.csv: image 'te_002\.png' has no file"),
     ],

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from support.params import REPO
 from grocer.cli import COMMANDS
 
 SRC = REPO / "src"

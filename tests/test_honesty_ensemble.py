@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import deep_update, make_params, write_test_set
+from support.dataset import write_test_set
+from support.params import deep_update, make_params
 from grocer import atomic, paths
 from grocer.predictions import read_predictions, softmax, write_predictions
 from grocer.stages import blend, override, stack, submit

@@ -14,7 +14,10 @@ import pytest
 from grocer import paths
 from grocer.imagecache import load_cache
 from grocer.stages import pair, train
-from training_project import one_thread, tiny_params, write_training_inputs  # noqa: F401
+from support.training_project import write_training_inputs
+from support.params import tiny_params
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 FOLD = 1  # the middle fold: neither the first nor the last rows of the table
 

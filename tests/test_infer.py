@@ -17,7 +17,10 @@ from grocer.stages import infer, train
 from grocer.training.augment import build_eval_transforms
 from grocer.training.checkpoint import load_final
 from grocer.training.tta import views
-from training_project import one_thread, tiny_params, write_training_inputs  # noqa: F401
+from support.training_project import write_training_inputs
+from support.params import tiny_params
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CLASSES = ["class0", "class1", "class2"]
 

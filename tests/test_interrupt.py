@@ -22,10 +22,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, deep_update, default_params_dict, write_dataset
-from pipeline_project import BIN, copy_repo, dvc, environment
+from support.dataset import write_dataset
+from support.params import REPO, deep_update, default_params_dict
+from support.dvc_project import Workspace
+from support.pipeline_project import BIN, copy_repo, environment
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table in /proc")
+pytestmark = [
+    pytest.mark.slow,  # minutes: a pool-sized project and `dvc repro`
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table in /proc"),
+]
 
 GRACE = 30  # seconds a signalled command may take to end (it takes about one)
 STARTUP = 120  # seconds until the pool's workers run (imports on a busy machine)
@@ -125,8 +130,9 @@ def test_a_signal_ends_a_pool_stage_with_one_line(pool_project: Path, stage: str
 
 def test_ctrl_c_ends_dvc_repro_of_a_pool_stage(tmp_path: Path):
     """DVC has removed the stage's outputs when it runs it; `dvc checkout` restores them (README)."""
-    project = copy_repo(tmp_path / "repo")
-    dvc(project, "repro", "ingest")
+    workspace = Workspace(copy_repo(tmp_path / "repo"), environment())
+    project = workspace.path
+    workspace.dvc("repro", "ingest")
     outputs = ["data/interim/manifest.parquet", "data/interim/classes.json", "data/interim/test_fingerprint.json"]
     before = {name: (project / name).read_bytes() for name in outputs}
 
@@ -137,5 +143,5 @@ def test_ctrl_c_ends_dvc_repro_of_a_pool_stage(tmp_path: Path):
     assert not left, [command_line(p) for p in left]
     assert not list((project / "data").rglob("*.tmp")), "temp files left"
 
-    dvc(project, "checkout", "ingest")
+    workspace.dvc("checkout", "ingest")
     assert {name: (project / name).read_bytes() for name in outputs} == before

@@ -14,8 +14,9 @@ import yaml
 from grocer import paths
 from grocer.errors import GrocerError
 from grocer.training.live import EpochLog, check_repository, curve_file, read_curves
-from pipeline_project import BIN, environment
-from training_project import tiny_params, write_training_inputs
+from support.params import tiny_params
+from support.pipeline_project import BIN, environment
+from support.training_project import write_training_inputs
 
 HISTORY = [{"train_loss": 1.5, "val_loss": 1.25, "train_acc": 0.5, "val_acc": 0.625, "val_f1": 0.5, "lr": 0.01},
            {"train_loss": 1.0, "val_loss": 1.125, "train_acc": 0.75, "val_acc": 0.75, "val_f1": 0.7, "lr": 0.005},

@@ -12,7 +12,10 @@ from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
 from grocer.stages import pair
 from grocer.training import checkpoint
-from training_project import one_thread, tiny_params, write_training_inputs  # noqa: F401
+from support.training_project import write_training_inputs
+from support.params import tiny_params
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import re
 import pytest
 import yaml
 
-from conftest import REPO, default_params_dict, deep_update
+from support.params import REPO, deep_update, default_params_dict
 from grocer import params as params_module
 from grocer.params import ParamsError, parse
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import REPO
+from support.params import REPO
 from grocer import paths
 
 

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
-from pipeline_project import BIN, copy_repo, dvc, environment, ran_stages
+from support.dvc_project import Workspace
+from support.params import REPO
+from support.pipeline_project import BIN, copy_repo, environment
+
+pytestmark = pytest.mark.slow
 
 DATA_STAGES = {"sample", "ingest", "clean"}
 HEADLINE = {"metrics/final.json", "metrics/models.json", "metrics/risk.json"}  # dvc.yaml's `metrics:`
@@ -18,14 +21,13 @@ HEADLINE = {"metrics/final.json", "metrics/models.json", "metrics/risk.json"}  #
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    root = copy_repo(tmp_path_factory.mktemp("e2e"))
-    first = dvc(root, "repro")
-    return root, first.stdout
+    workspace = Workspace(copy_repo(tmp_path_factory.mktemp("e2e")), environment())
+    return workspace, workspace.dvc("repro").ran
 
 
 def test_repro_runs_every_stage_and_writes_the_submission(repo):
-    root, output = repo
-    ran = ran_stages(output)
+    workspace, ran = repo
+    root = workspace.path
     assert {"sample", "ingest", "clean", "review", "folds", "cache", "train@tiny-0", "train@tiny-1",
             "infer@tiny", "blend", "stack", "override", "submit", "audit", "report"} <= ran
     submission = pd.read_csv(root / "data/submission/submission.csv")
@@ -39,44 +41,45 @@ def test_repro_runs_every_stage_and_writes_the_submission(repo):
 
 
 def test_second_repro_is_a_no_op(repo):
-    root, _ = repo
-    again = dvc(root, "repro")
-    assert ran_stages(again.stdout) == set()
-    assert "up to date" in again.stdout
+    workspace, _ = repo
+    again = workspace.dvc("repro")
+    assert again.ran == set()
+    assert "up to date" in again.output
 
 
 def test_param_change_reruns_only_dependent_stages(repo):
-    root, _ = repo
-    variant = dvc(root, "exp", "run", "-S", "clean.variant=aggressive")
-    ran = ran_stages(variant.stdout)
+    workspace, _ = repo
+    root = workspace.path
+    variant = workspace.dvc("exp", "run", "-S", "clean.variant=aggressive")
+    ran = variant.ran
     assert "review" in ran and not ran & DATA_STAGES
 
-    stack = dvc(root, "exp", "run", "-S", "stack.method=hgb")
-    ran = ran_stages(stack.stdout)
+    stack = workspace.dvc("exp", "run", "-S", "stack.method=hgb")
+    ran = stack.ran
     assert "stack" in ran and "submit" in ran
     assert not any(s.startswith(("train@", "infer@", "pair@")) for s in ran) and "blend" not in ran
 
-    chosen = dvc(root, "exp", "run", "-S", "submit.source=blend")
-    assert ran_stages(chosen.stdout) == {"submit", "audit", "report"}
+    chosen = workspace.dvc("exp", "run", "-S", "submit.source=blend")
+    assert chosen.ran == {"submit", "audit", "report"}
     params = (root / "params.yaml").read_text()
-    bad = dvc(root, "exp", "run", "-S", "submit.source=best", check=False)
-    assert bad.returncode != 0 and "submit.source: 'best' is not allowed" in bad.stdout + bad.stderr
+    bad = workspace.dvc("exp", "run", "-S", "submit.source=best", check=False)
+    assert bad.returncode != 0 and "submit.source: 'best' is not allowed" in bad.output
     (root / "params.yaml").write_text(params)
-    based = ran_stages(dvc(root, "exp", "run", "-S", "override.base=blend").stdout)
+    based = workspace.dvc("exp", "run", "-S", "override.base=blend").ran
     assert "override" in based and not based & {"blend", "stack"} and not any("@" in s for s in based)
 
 
 def test_augmentation_ab_shows_in_metrics_diff(repo):
-    root, _ = repo
-    dvc(root, "exp", "run", "-n", "color-off", "-S", "aug.profile=no_color")
-    run = dvc(root, "exp", "run", "-n", "color-on", "-S", "aug.profile=full")
-    ran = ran_stages(run.stdout)
+    workspace, _ = repo
+    workspace.dvc("exp", "run", "-n", "color-off", "-S", "aug.profile=no_color")
+    run = workspace.dvc("exp", "run", "-n", "color-on", "-S", "aug.profile=full")
+    ran = run.ran
     assert "train@tiny-0" in ran and not ran & (DATA_STAGES | {"review", "folds", "cache"})
-    changed = json.loads(dvc(root, "metrics", "diff", "color-off", "color-on", "--json").stdout)
+    changed = json.loads(workspace.dvc("metrics", "diff", "color-off", "color-on", "--json").output)
     assert "metrics/models.json" in changed and set(changed) <= HEADLINE
     # a per-item file is a cached out, not a declared metric: named, it diffs all the same
-    item = json.loads(dvc(root, "metrics", "diff", "color-off", "color-on", "--json",
-                          "--targets", "plots/train/tiny-f0/metrics.json").stdout)
+    item = json.loads(workspace.dvc("metrics", "diff", "color-off", "color-on", "--json",
+                                    "--targets", "plots/train/tiny-f0/metrics.json").output)
     assert "acc" in item["plots/train/tiny-f0/metrics.json"]
 
 
@@ -91,8 +94,8 @@ def metric_columns(exp_show: list) -> dict[str, list[str]]:
 
 
 def test_exp_show_prints_only_the_headline_metrics(repo):
-    root, _ = repo
-    columns = metric_columns(json.loads(dvc(root, "exp", "show", "--json").stdout))
+    workspace, _ = repo
+    columns = metric_columns(json.loads(workspace.dvc("exp", "show", "--json").output))
     assert set(columns) == HEADLINE, columns
     per_model = {name.split(".", 1)[1] for name in columns["metrics/models.json"]}
     assert per_model == {"oof_acc", "fold_acc_min", "weight"}
@@ -103,19 +106,20 @@ def test_exp_show_prints_only_the_headline_metrics(repo):
 
 
 def test_pictures_are_image_plots(repo):
-    root, _ = repo
-    shown = json.loads(dvc(root, "plots", "show", "--json").stdout)["data"]
+    workspace, _ = repo
+    shown = json.loads(workspace.dvc("plots", "show", "--json").output)["data"]
     for image in ("plots/confusion.png", "plots/evolution.png"):
         assert [entry["type"] for entry in shown[image]] == ["image"], shown.get(image)
 
 
 def test_queued_experiments_run_in_parallel_workers(repo):
     """The README's A/B recipe: `dvc exp run --queue` twice, then `dvc queue start -j 2`."""
-    root, _ = repo
+    workspace, _ = repo
+    root = workspace.path
     # alpha values no other test sets, so both differ from the workspace whatever ran before
     names = {"q-ridge-half": "0.5", "q-ridge-double": "2.0"}
     for name, alpha in names.items():
-        dvc(root, "exp", "run", "--queue", "-n", name, "-S", "stack.method=classwise_ridge",
+        workspace.dvc("exp", "run", "--queue", "-n", name, "-S", "stack.method=classwise_ridge",
             "-S", f"stack.ridge_alpha={alpha}")
     # `queue start` leaves a daemon holding its stdout/stderr until the workers stop: capturing
     # them would wait for that daemon, so the output goes nowhere and the call is bounded
@@ -123,17 +127,17 @@ def test_queued_experiments_run_in_parallel_workers(repo):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
     try:
         deadline = time.monotonic() + 900
-        while re.search(r"\b(Queued|Running)\b", status := dvc(root, "queue", "status").stdout):
+        while re.search(r"\b(Queued|Running)\b", status := workspace.dvc("queue", "status").output):
             assert time.monotonic() < deadline, status
             time.sleep(2)
     finally:
-        dvc(root, "queue", "stop", "--kill", check=False)
+        workspace.dvc("queue", "stop", "--kill", check=False)
     assert len(re.findall(r"q-ridge-(half|double)\s.*\bSuccess\b", status)) == 2, status
     for name in names:
-        ran = ran_stages(dvc(root, "queue", "logs", name).stdout)
+        ran = workspace.dvc("queue", "logs", name).ran
         assert "stack" in ran and not any(s.startswith(("train@", "infer@", "pair@")) for s in ran), ran
-    changed = json.loads(dvc(root, "metrics", "diff", *names, "--json", "--targets", "metrics/stack.json",
-                             "plots/train/tiny-f0/metrics.json").stdout)
+    changed = json.loads(workspace.dvc("metrics", "diff", *names, "--json", "--targets", "metrics/stack.json",
+                                       "plots/train/tiny-f0/metrics.json").output)
     assert "metrics/stack.json" in changed and "plots/train/tiny-f0/metrics.json" not in changed
 
 
@@ -141,13 +145,14 @@ def test_another_experiments_zoo_is_a_blend_source(repo):
     """The README's recipe: the default as one experiment, its zoo imported the DVC way
     (`dvc import . data/predictions/models --rev ...`) into a second experiment
     (`clean.variant=aggressive`) that blends both zoos."""
-    root, _ = repo
+    workspace, _ = repo
+    root = workspace.path
     subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=root, check=True)
-    dvc(root, "exp", "run", "-n", "zoo-strict")
-    dvc(root, "exp", "branch", "zoo-strict", "zoo-strict")
-    dvc(root, "import", ".", "data/predictions/models", "--rev", "zoo-strict", "-o", "data/sources/strict")
-    both = dvc(root, "exp", "run", "-S", "clean.variant=aggressive", "-S", "blend.sources=[strict]")
-    assert "blend" in ran_stages(both.stdout)
+    workspace.dvc("exp", "run", "-n", "zoo-strict")
+    workspace.dvc("exp", "branch", "zoo-strict", "zoo-strict")
+    workspace.dvc("import", ".", "data/predictions/models", "--rev", "zoo-strict", "-o", "data/sources/strict")
+    both = workspace.dvc("exp", "run", "-S", "clean.variant=aggressive", "-S", "blend.sources=[strict]")
+    assert "blend" in both.ran
     metrics = json.loads((root / "metrics/blend.json").read_text())
     assert metrics["sources"]["strict"]["members"] == ["strict:tiny"]
     assert set(json.loads((root / "data/predictions/blend/weights.json").read_text())["weights"]["0"]) == {
@@ -160,16 +165,18 @@ def test_another_experiments_zoo_is_a_blend_source(repo):
 def test_exp_show_follows_a_running_item(repo):
     """While `dvc exp run` trains an item, `dvc exp show` shows its step advance (metrics/running.json).
     60 tiny epochs: a `dvc exp show` takes seconds, so the item must run for several of them."""
-    root, _ = repo
+    workspace, _ = repo
+    root = workspace.path
     run = subprocess.Popen([str(BIN / "dvc"), "exp", "run", "train@tiny-0", "-S", "train.epochs=60"], cwd=root,
-                           env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                           env={**environment(), "PYTHONPATH": str(root / "src")}, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
     seen = []
     try:
         deadline = time.monotonic() + 600
         while run.poll() is None and time.monotonic() < deadline:
-            shown = json.loads(dvc(root, "exp", "show", "--json").stdout)
-            workspace = next(row for row in shown if row["rev"] == "workspace")
-            running = workspace["data"]["metrics"]["metrics/running.json"].get("data", {})
+            shown = json.loads(workspace.dvc("exp", "show", "--json").output)
+            row = next(row for row in shown if row["rev"] == "workspace")
+            running = row["data"]["metrics"]["metrics/running.json"].get("data", {})
             if running and (not seen or running["step"] != seen[-1]):
                 assert running["item"] == "train@tiny-0"
                 seen.append(running["step"])
@@ -181,6 +188,5 @@ def test_exp_show_follows_a_running_item(repo):
     assert len(seen) >= 2 and seen == sorted(seen), seen  # the step advanced while it ran
     assert json.loads((root / "metrics/running.json").read_text()) == {}  # and is at rest once it ended
     # dvclive's directory is a declared out: under `dvc exp run` it git-added none of its files
-    tracked = subprocess.run(["git", "ls-files", "--cached", "plots/train"], cwd=root, capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = workspace.git("ls-files", "--cached", "plots/train").split()
     assert [path for path in tracked if not path.endswith(".gitignore")] == [], tracked

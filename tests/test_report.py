@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import make_params
+from support.params import make_params
 from grocer import paths
 from grocer.errors import GrocerError
 from grocer.stages import report
 from grocer.training.live import EpochLog
-from oof_project import CLASSES, write_oof_project
+from support.oof_project import CLASSES, write_oof_project
 
 FINAL = {
     "oof_acc": 0.8333, "oof_f1": 0.82, "oof_coverage": 1.0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import threading
 import time
@@ -20,12 +21,14 @@ import pytest
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
-import review_project
-from conftest import make_params
+from support import review_project
+from support.params import make_params
 from grocer import paths
 from grocer.review import journal
 from grocer.review.server import bind, create_app
 from grocer.stages import review
+
+pytestmark = pytest.mark.slow
 
 CHROMIUM = Path(os.environ.get("GROCER_CHROMIUM", "/usr/bin/chromium"))  # `make test` sets it
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -202,7 +205,7 @@ def tiles(page: Page) -> list[str]:
 def test_grid_mode_quarantine_and_duplicates_in_a_real_browser(grid_server: int):
     journal_path = paths.REVIEW_SESSIONS_DIR / "gridder.jsonl"
     with browser_page(grid_server) as (page, failed):
-        expect(page.locator("#nav-mode")).to_have_text("Grid ▸ single")  # --mode grid
+        expect(page.locator("#nav-mode")).to_have_text("Mode: grid")  # --mode grid
         page.keyboard.press("3")  # orange, likely errors first: or_2 (the model says mandarin), or_0 | or_3
         expect(page.locator("#view-grid")).to_be_visible()
         expect(page.locator("#grid-title")).to_have_text("orange")
@@ -232,6 +235,8 @@ def test_grid_mode_quarantine_and_duplicates_in_a_real_browser(grid_server: int)
         page.keyboard.press("t")
         page.keyboard.press("Space")
         expect(page.locator("#grid-done-title")).to_have_text("All 3 images of orange reviewed")
+        # two writes: now a pace and the time left for the other 7 images
+        expect(page.locator("#overall-text")).to_have_text(re.compile(r"^3 / 10 reviewed · [0-9.]+ s/image · about .+ left$"))
         page.keyboard.press("z")  # no marks left: the last accepted page comes back
         expect(page.locator('.tile')).to_have_count(1)
         assert tiles(page) == ["or_3.png:keep"]

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-import review_project
-from conftest import make_params
+from support import review_project
+from support.params import make_params
 from grocer import cli, paths
 from grocer.review import journal, pace, thumbs
 from grocer.review.server import MAX_BATCH, create_app

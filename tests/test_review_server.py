@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-import review_project
-from conftest import make_params
+from support import review_project
+from support.params import make_params
 from grocer import cli, paths
 from grocer.errors import GrocerError
 from grocer.images import file_sha256

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-import review_project
-from conftest import default_params_dict, deep_update, make_params
+from support import review_project
+from support.params import deep_update, default_params_dict, make_params
 from grocer import cli, paths
 from grocer.errors import GrocerError
 from grocer.review import journal

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from support.params import REPO
 from grocer import runtime
 from grocer.params import TrainParams
 from grocer.runtime import Runtime, SettingsError

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import make_params
+from support.params import make_params
 from grocer import paths
 from grocer.dataset import load_contract
 from grocer.images import file_sha256

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import deep_update, default_params_dict, make_params, write_test_set
+from support.dataset import write_test_set
+from support.params import deep_update, default_params_dict, make_params
 from grocer import atomic, cli, paths
 from grocer.errors import GrocerError
 from grocer.predictions import softmax, write_predictions

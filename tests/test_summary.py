@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import make_params
+from support.params import make_params
 from grocer import cli, paths
 from grocer.summary import table
 

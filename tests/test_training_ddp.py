@@ -20,7 +20,10 @@ from grocer.runtime import Runtime
 from grocer.training import checkpoint, distributed
 from grocer.training.live import curve_file
 from grocer.training.models import create_model
-from training_project import kill_after_an_epoch, one_thread, tiny_params, write_training_inputs  # noqa: F401
+from support.training_project import kill_after_an_epoch, write_training_inputs
+from support.params import tiny_params
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 # No randomness that differs between one and two processes: no dropout or drop-path, no mixing,
 # a LayerNorm model (BatchNorm statistics are per process), an unweighted loss (a weighted mean

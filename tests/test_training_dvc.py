@@ -2,7 +2,7 @@
 
 import yaml
 
-from conftest import REPO
+from support.params import REPO
 from grocer import cli
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_params
+from support.params import make_params
 from grocer.training import checkpoint, loop
 from grocer.training.augment import EvalView, build_eval_transforms, build_train_transforms
 from grocer.training.data import CachedImages, Preprocess, Split
@@ -14,7 +14,9 @@ from grocer.training.models import create_model, eval_view, normalization
 from grocer.training.objectives import MultiClass
 from grocer.params import ZooModel
 from grocer.runtime import Runtime
-from training_project import class_images, one_thread  # noqa: F401  (autouse fixture)
+from support.training_project import class_images
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 N_CLASSES = 3
 

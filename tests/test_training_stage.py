@@ -20,7 +20,10 @@ from grocer.training.augment import build_eval_transforms
 from grocer.training.data import Split, predict
 from grocer.training.device import Precision
 from grocer.training.live import curve_file
-from training_project import kill_after_an_epoch, one_thread, tiny_params, write_training_inputs  # noqa: F401
+from support.training_project import kill_after_an_epoch, write_training_inputs
+from support.params import tiny_params
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CLASSES = ["class0", "class1", "class2"]
 

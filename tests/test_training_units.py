@@ -9,7 +9,7 @@ import pytest
 import timm
 import torch
 
-from conftest import make_params
+from support.params import make_params
 from grocer.errors import GrocerError
 from grocer.params import AugParams, ParamsError, ZooModel
 from grocer.training import augment, tta

@@ -8,7 +8,7 @@ Layout of `data.dir`:
     test_images/<file>
     sample_submission.csv   <id_col>,<label_col>
 
-Resolution rule: an image id is a file name, with or without its extension. A train
+Resolution rule: an image id is a file name (no folder part), with or without its extension. A train
 id resolves to `train/<label>/<id>` if that exists, else `train/<id>`; when the id has
 no extension, the first of IMAGE_EXTENSIONS that exists is taken. Test ids resolve
 the same way in `test_images/`. An id that resolves to no file is an error.
@@ -17,6 +17,7 @@ the same way in `test_images/`. An id that resolves to no file is an error.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +45,15 @@ class Contract:
 def read_csv(path: Path, required: list[str], allow_empty: bool = True) -> pd.DataFrame:
     if not path.is_file():
         raise GrocerError(f"{path}: file not found")
+    raw = path.read_bytes()
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise GrocerError(f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8") from None
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise GrocerError(f"{path}: cannot be read as CSV: {str(exc).splitlines()[0]}") from None
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -81,6 +88,9 @@ def resolve(folder: Path, image_id: str) -> Path | None:
 def _resolve_all(ids: pd.Series, folders: list[list[Path]], table: Path) -> list[str]:
     resolved = []
     for image_id, candidates in zip(ids, folders):
+        if Path(image_id).name != image_id:
+            raise GrocerError(f"{table}: image id {image_id!r} has a folder part; an id is a file name "
+                              f"(sub-folders are not supported: move the file into {candidates[0]})")
         path = next((p for p in (resolve(f, image_id) for f in candidates) if p is not None), None)
         if path is None:
             tried = " or ".join(str(f / image_id) for f in candidates)

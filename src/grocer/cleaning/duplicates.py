@@ -1,5 +1,5 @@
 """Duplicate groups in tiers: identical file bytes, identical decoded pixels, and
-perceptual-hash neighbours within a Hamming radius, merged with union-find.
+perceptual-hash neighbours within a Hamming radius, merged into connected components.
 
 Tools like imagededup or fastdup stop at pairs; here pairs become groups, each group
 gets one deterministic keeper, and a group that spans two labels is flagged as such,
@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from grocer.images import hamming
 
 
-class UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = np.arange(n)
-
-    def find(self, i: int) -> int:
-        root = i
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[i] != root:  # path compression
-            self.parent[i], i = root, self.parent[i]
-        return int(root)
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)  # smallest index is the root: deterministic
+def group_roots(n: int, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Each of n positions' group root: the smallest position `pairs` connect it to
+    (a deterministic name for the group, whatever order the pairs came in)."""
+    edges = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    _, first = np.unique(component, return_index=True)  # first position of each component
+    return first[component]
 
 
 def exact_pairs(keys: pd.Series) -> list[tuple[int, int]]:
@@ -66,17 +60,11 @@ def duplicate_groups(frame: pd.DataFrame, radius: int) -> pd.DataFrame:
         cross_label (bool: the group holds more than one label).
     """
     n = len(frame)
-    exact_union, any_union = UnionFind(n), UnionFind(n)
-    for a, b in exact_pairs(frame["file_sha256"].reset_index(drop=True)) + exact_pairs(
+    exact = exact_pairs(frame["file_sha256"].reset_index(drop=True)) + exact_pairs(
         frame["pixel_sha256"].reset_index(drop=True)
-    ):
-        exact_union.union(a, b)
-        any_union.union(a, b)
-    for a, b in near_pairs(frame["phash"].to_numpy(np.int64), radius):
-        any_union.union(a, b)
-
-    groups = np.array([any_union.find(i) for i in range(n)])
-    exact_roots = np.array([exact_union.find(i) for i in range(n)])
+    )
+    groups = group_roots(n, exact + near_pairs(frame["phash"].to_numpy(np.int64), radius))
+    exact_roots = group_roots(n, exact)
     sizes = pd.Series(groups).value_counts()
     exact_sizes = pd.Series(exact_roots).value_counts()
 

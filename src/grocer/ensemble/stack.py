@@ -181,6 +181,9 @@ def cross_fit_probs(
     x: np.ndarray, y: np.ndarray, eval_fold: np.ndarray, make_model: Callable[[], MetaModel]
 ) -> np.ndarray:
     """(n, K) held-out meta probabilities: rows of fold k from a fresh model fitted on the other folds."""
+    # Not sklearn's cross_val_predict + PredefinedSplit: cross_fit is the one cross-fitting the
+    # bias, override and selection share (their fits are not sklearn estimators), and the
+    # meta-models would have to become full estimators (get_params, predict) for the same numbers.
     return cross_fit(
         eval_fold,
         lambda rows: make_model().fit(x[rows], y[rows]),

@@ -65,7 +65,7 @@ function show(name) {
   ui.navSummary.classList.toggle("active", name === "summary");
   ui.navQuarantine.classList.toggle("active", name === "grid" && grid.source === "quarantine");
   ui.navDuplicates.classList.toggle("active", name === "duplicates");
-  ui.navMode.textContent = mode === "grid" ? "Grid ▸ single" : "Single ▸ grid";
+  ui.navMode.textContent = `Mode: ${mode}`;
   const hash = name === "review" ? `#class=${encodeURIComponent(currentClass)}`
     : name === "grid" ? (grid.source === "quarantine" ? "#quarantine" : `#grid=${encodeURIComponent(currentClass)}`)
       : `#${name}`;

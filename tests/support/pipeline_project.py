@@ -15,30 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from conftest import REPO, deep_update, default_params_dict
+from support.params import PIPELINE, REPO, tiny_config
 
 BIN = Path(sys.executable).parent  # the venv running pytest holds dvc and grocer
-
-TINY = {
-    "sample": {"n_train": 240, "n_test": 60, "img_size": 64},
-    "folds": {"n_splits": 2},
-    "cache": {"img_size": 32},
-    "run": {"models": ["tiny"], "folds": [0, 1]},
-    "zoo": {
-        "tiny": {"arch": "test_convnext", "pretrained": False, "pretrained_file": None, "channels_last": False,
-                 "drop_rate": 0.0, "drop_path_rate": 0.0},
-    },
-    "train": {"img_size": 32, "epochs": 2, "batch_size": 32, "swa_start": 1, "warmup_epochs": 0},
-    "pairs": {"list": ["mandarin-orange"], "model": "tiny", "epochs": 1},
-    "audit": {"n_boot": 50, "n_repeats": 3},
-}
-
-
-def tiny_params(overrides: dict | None = None) -> dict:
-    raw = default_params_dict()
-    raw["zoo"] = {}  # the tiny zoo replaces the default models, not merges into them
-    return deep_update(deep_update(raw, TINY), overrides or {})
-
 
 def tracked_files() -> list[str]:
     listed = subprocess.run(
@@ -64,7 +43,7 @@ def copy_repo(target: Path, overrides: dict | None = None) -> Path:
             continue
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, target / name)
-    (target / "params.yaml").write_text(yaml.safe_dump(tiny_params(overrides), sort_keys=False))
+    (target / "params.yaml").write_text(yaml.safe_dump(tiny_config(PIPELINE, overrides or {}), sort_keys=False))
     git(target, "init", "-q", "-b", "main")
     git(target, "add", "-A")
     git(target, "commit", "-q", "-m", "tiny grocer project")
@@ -81,15 +60,3 @@ def environment() -> dict:
 
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=environment()).stdout
-
-
-def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, capture_output=True, text=True, env=environment())
-    if check and result.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def ran_stages(output: str) -> set[str]:
-    """Stages whose command DVC actually ran, from its own output ("Running stage 'x':")."""
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}

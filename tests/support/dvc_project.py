@@ -1,4 +1,4 @@
-"""Clones of the tiny project (tests/pipeline_project.py), driven by real `git` and `dvc`.
+"""Clones of the tiny project (tests/support/pipeline_project.py), driven by real `git` and `dvc`.
 
 `Workspace` runs commands in one checkout: the project venv's `dvc` and `grocer` first on
 PATH and the checkout's own `src/` on PYTHONPATH, so a clone runs its own code, as a
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline_project import BIN, environment
+from support.pipeline_project import BIN, environment
 
 COMMAND_TIMEOUT = 900
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from conftest import draw_image
+from support.dataset import draw_image
 from grocer import paths
 from grocer.images import inspect_image
 from grocer.predictions import write_predictions

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import botocore.session
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv-s3"
 MOTO_REQUIREMENT = "moto[server]>=5.0,<6"
 STAMP_NAME = "grocer-stamp.txt"

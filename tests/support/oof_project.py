@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from conftest import write_test_set
+from support.dataset import write_test_set
 from grocer import paths
 from grocer.predictions import write_predictions
 

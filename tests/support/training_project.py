@@ -15,27 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
-import torch
 
-from conftest import deep_update, default_params_dict, write_test_set
-from grocer import params as params_module
+from support.dataset import write_test_set
 from grocer import paths
 from grocer.imagecache import save_cache
-from grocer.params import Params
 from grocer.stages import train
 
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread (and do not thrash when the machine is busy).
-
-    Import it into a test module to use it there."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def class_images(rng: np.random.Generator, k: int, n_classes: int, n: int, size: int) -> np.ndarray:
@@ -83,32 +68,6 @@ def write_training_inputs(
     fingerprint = write_test_set(root, test_ids)
     save_cache(root / paths.CACHE_DIR, train, ids, test, test_ids, size, fingerprint)
     return sorted(classes)
-
-
-def tiny_params(train: dict | None = None, **sections: dict) -> Params:
-    """The repo's params scaled to a tiny project: timm test models, 32 px, 2 folds, 2 epochs.
-
-    `train` overrides keys of the train section, `sections` keys of other sections (merged).
-    """
-    entry = {"pretrained": False, "pretrained_file": None, "channels_last": False, "drop_rate": 0.0,
-             "drop_path_rate": 0.0}
-    tiny = {
-        "cache": {"img_size": 40},
-        "folds": {"n_splits": 2},
-        "run": {"models": ["convnext"], "folds": [0, 1]},
-        # the tiny zoo replaces the repo's, named after timm's test architectures it holds
-        "zoo": {
-            "convnext": {**entry, "arch": "test_convnext", "drop_path_rate": 0.05},
-            "effnet": {**entry, "arch": "test_efficientnet", "drop_rate": 0.1},
-            "vit": {**entry, "arch": "test_vit", "drop_path_rate": 0.05},
-        },
-        # every trick on (mixing, SWA, strong augmentation), so the tests exercise them
-        "aug": {"crop_scale": 0.35, "flips": "square", "degrade_prob": 0.3, "dropout_prob": 0.5},
-        "train": {"img_size": 32, "epochs": 2, "batch_size": 8, "warmup_epochs": 1,
-                  "swa_start": 1, "mix_prob": 0.3, "mix_off_epochs": 1, **(train or {})},
-        "pairs": {"list": ["class0-class1"], "model": "effnet", "epochs": 2},
-    }
-    return params_module.parse(deep_update(deep_update({**default_params_dict(), "zoo": {}}, tiny), sections))
 
 
 def kill_after_an_epoch(root: Path, model: str, env: dict) -> Path:
