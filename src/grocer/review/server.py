@@ -139,8 +139,8 @@ def create_app(
             raise HTTPException(404, f"image {image_id!r} is not a reviewable image of this dataset")
         return item
 
-    def decided() -> dict[str, Decision]:
-        return {d.event.image_id: d for d in log.live()}
+    def decided(live: list[Decision] | None = None) -> dict[str, Decision]:
+        return {d.event.image_id: d for d in (log.live() if live is None else live)}
 
     def reviewed(done: dict[str, Decision]) -> int:
         """Decided images of the review queues (not counting copies decided in the duplicates view)."""
@@ -183,8 +183,8 @@ def create_app(
         }
 
     def state(request: Request) -> JSONResponse:
-        done = decided()
         live = log.live()
+        done = decided(live)
         reviewable = reviewed(done)
         return JSONResponse({
             "session": session, "journal": str(journal_rel), "variant": params.clean.variant,
@@ -274,7 +274,7 @@ def create_app(
 
     def summary(request: Request) -> JSONResponse:
         live = log.live()
-        done = decided()
+        done = decided(live)
         totals = Counter(d.event.action for d in done.values())
         relabels = Counter(f"{d.event.label} -> {d.event.new_label}" for d in done.values() if d.event.action == "relabel")
         return JSONResponse({
