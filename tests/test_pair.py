@@ -39,6 +39,7 @@ def test_pair_expert_outputs(project):
     # every row of the fold (not only the pair's: coverage must not leak labels) and the whole test set
     assert oof["image_id"].tolist() == fold["image_id"].tolist()
     assert test["image_id"].tolist() == load_cache().test_ids
+    assert test.attrs["test_fingerprint"] == load_cache().test_fingerprint  # what stack and override check
     assert oof["prob_b"].between(0, 1).all() and test["prob_b"].between(0, 1).all()
 
     config = json.loads((item / "config.json").read_text())

@@ -160,9 +160,12 @@ def load_model_matrix(models: list[str], folds: list[int], rows: OofRows, classe
     )
 
 
-def _read_expert(path: Path, ids: list[str]) -> np.ndarray:
-    """The expert's prob_b for `ids`, in that order; the table must cover exactly those ids."""
+def _read_expert(path: Path, ids: list[str], test: bool) -> np.ndarray:
+    """The expert's prob_b for `ids`, in that order; the table must cover exactly those ids,
+    and a test table must have been made from ingest's test set."""
     frame = pd.read_parquet(path)
+    if test:
+        verify_fingerprint(frame.attrs.get("test_fingerprint"), path)
     missing_cols = [c for c in ("image_id", "prob_b") if c not in frame.columns]
     if missing_cols:
         raise GrocerError(f"{path}: missing column(s) {missing_cols}")
@@ -203,8 +206,8 @@ def load_pair_experts(
         per_fold = []
         for k in folds:
             item = paths.pair_item_dir(pair, k)
-            oof[pair][rows.fold == k] = _read_expert(paths.prediction_table(item, "oof"), rows.fold_ids(k))
-            per_fold.append(_read_expert(paths.prediction_table(item, "test"), test_ids))
+            oof[pair][rows.fold == k] = _read_expert(paths.prediction_table(item, "oof"), rows.fold_ids(k), False)
+            per_fold.append(_read_expert(paths.prediction_table(item, "test"), test_ids, True))
         test[pair] = np.array(per_fold)
     return oof, test
 

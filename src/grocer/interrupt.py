@@ -17,6 +17,7 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -56,7 +57,11 @@ def signals_held() -> Iterator[None]:
     blocked (they unblock them once they ignore them, see ignore_signals); and a handler
     that only notes them, because the kernel hands a signal to any thread not blocking it
     (torch's and OpenMP's threads do not) and Python then runs the handler here anyway.
+    In another thread (a web server's) it holds nothing: Python runs handlers in the main one.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     noted: list[int] = []
     previous = {signum: signal.signal(signum, lambda signum, frame: noted.append(signum)) for signum in SIGNALS}
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)

@@ -13,7 +13,8 @@ Outputs in models/pairs/<a-b>/f<k>/ (grocer.paths.pair_item_dir):
   (grocer.training.checkpoint.load_final loads it);
 * oof.parquet: columns image_id, prob_b for EVERY row of fold k, not only the pair's
   (which rows an expert scores must not reveal their labels to the stack);
-* test.parquet: image_id, prob_b for the whole test set.
+* test.parquet: image_id, prob_b for the whole test set; its parquet metadata carries the
+  test fingerprint (`test_fingerprint`), which stack and override check.
 
 Both are test-time augmented (`tta.mode`, logits averaged over views, then sigmoid).
 plots/pairs/<a-b>-f<k>/: dvclive's directory (grocer.training.live), the per-epoch
@@ -138,8 +139,9 @@ def run(params: Params, pair: str, fold: int) -> None:
         checkpoint.write_item(tmp, result, config)
         atomic.write_frame(paths.prediction_table(tmp, "oof"),
                            pd.DataFrame({"image_id": fold_rows["image_id"].tolist(), "prob_b": oof_prob}))
-        atomic.write_frame(paths.prediction_table(tmp, "test"),
-                           pd.DataFrame({"image_id": cache.test_ids, "prob_b": test_prob}))
+        test_table = pd.DataFrame({"image_id": cache.test_ids, "prob_b": test_prob})
+        test_table.attrs["test_fingerprint"] = cache.test_fingerprint  # as grocer.predictions' test tables
+        atomic.write_frame(paths.prediction_table(tmp, "test"), test_table)
         log.end(metrics)  # last, inside: the summary is written only with the item's files
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"pair {pair}-f{fold}: auc {metrics['auc']:.4f} f1 {metrics['f1']:.4f} n {metrics['n']} "
