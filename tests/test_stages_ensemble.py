@@ -42,9 +42,13 @@ def write_table(path: Path, ids: list[str], logits: np.ndarray) -> None:
     write_predictions(path, ids, logits, softmax(logits), CLASSES)
 
 
-def write_expert(path: Path, ids: list[str], y: np.ndarray, rng: np.random.Generator) -> None:
+def write_expert(path: Path, ids: list[str], y: np.ndarray, rng: np.random.Generator,
+                 test_fingerprint: str | None = None) -> None:
     prob_b = np.clip((y == 1) * 0.8 + 0.1 + rng.normal(0, 0.08, y.size), 0, 1)
-    atomic.write_frame(path, pd.DataFrame({"image_id": ids, "prob_b": prob_b}))
+    table = pd.DataFrame({"image_id": ids, "prob_b": prob_b})
+    if test_fingerprint:
+        table.attrs["test_fingerprint"] = test_fingerprint
+    atomic.write_frame(path, table)
 
 
 def write_project(root: Path, data_dir: str = "data/sample", id_col: str = "image_id", label_col: str = "label"):
@@ -83,7 +87,7 @@ def write_project(root: Path, data_dir: str = "data/sample", id_col: str = "imag
         item = root / paths.pair_item_dir("c0-c1", k)
         val = folds == k
         write_expert(item / "oof.parquet", [i for i, v in zip(train_ids, val) if v], y[val], rng)
-        write_expert(item / "test.parquet", test_ids, test_y, rng)
+        write_expert(item / "test.parquet", test_ids, test_y, rng, sha)
     return {"train_ids": train_ids, "test_ids": test_ids, "sample_order": [test_ids[i] for i in order],
             "fingerprint": sha}
 

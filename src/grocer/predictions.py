@@ -100,12 +100,16 @@ def no_extra_ids(table_ids: list[str], ids: list[str], where: Path) -> None:
         raise GrocerError(f"{where}: {len(extra)} row(s) not expected here, e.g. {sorted(extra)[:3]} (stale output?)")
 
 
-def write_expert_table(path: Path, ids: list[str], prob_b: np.ndarray) -> None:
-    atomic.write_frame(path, pd.DataFrame({"image_id": list(ids), "prob_b": prob_b}))
+def write_expert_table(path: Path, ids: list[str], prob_b: np.ndarray, test_fingerprint: str | None = None) -> None:
+    table = pd.DataFrame({"image_id": list(ids), "prob_b": prob_b})
+    if test_fingerprint is not None:  # test tables, as in write_predictions
+        table.attrs["test_fingerprint"] = test_fingerprint
+    atomic.write_frame(path, table)
 
 
-def read_expert_table(path: Path, ids: list[str]) -> np.ndarray:
-    """The expert's prob_b for `ids`, in that order; the table must cover exactly those ids."""
+def read_expert_table(path: Path, ids: list[str]) -> tuple[np.ndarray, str | None]:
+    """The expert's prob_b for `ids`, in that order (the table must cover exactly those ids),
+    and the test set's fingerprint the table carries (None when it carries none)."""
     frame = pd.read_parquet(path)
     missing_cols = [c for c in ("image_id", "prob_b") if c not in frame.columns]
     if missing_cols:
@@ -121,4 +125,4 @@ def read_expert_table(path: Path, ids: list[str]) -> np.ndarray:
     prob_b = frame["prob_b"].to_numpy(np.float64)[position]
     if not (np.isfinite(prob_b).all() and (prob_b >= 0).all() and (prob_b <= 1).all()):
         raise GrocerError(f"{path}: prob_b must be probabilities in [0, 1] (found NaN or out-of-range values)")
-    return prob_b
+    return prob_b, frame.attrs.get("test_fingerprint")

@@ -153,6 +153,15 @@ def load_model_matrix(models: list[str], folds: list[int], rows: OofRows, classe
     )
 
 
+def _read_expert(path: Path, ids: list[str], test: bool) -> np.ndarray:
+    """The expert's prob_b for `ids` (grocer.predictions.read_expert_table); a test table must
+    have been made from ingest's test set."""
+    prob_b, test_fingerprint = read_expert_table(path, ids)
+    if test:
+        verify_fingerprint(test_fingerprint, path)
+    return prob_b
+
+
 def load_pair_experts(
     pairs: list[str], folds: list[int], rows: OofRows, test_ids: list[str]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -176,8 +185,8 @@ def load_pair_experts(
         per_fold = []
         for k in folds:
             item = paths.pair_item_dir(pair, k)
-            oof[pair][rows.fold == k] = read_expert_table(paths.prediction_table(item, "oof"), rows.fold_ids(k))
-            per_fold.append(read_expert_table(paths.prediction_table(item, "test"), test_ids))
+            oof[pair][rows.fold == k] = _read_expert(paths.prediction_table(item, "oof"), rows.fold_ids(k), False)
+            per_fold.append(_read_expert(paths.prediction_table(item, "test"), test_ids, True))
         test[pair] = np.array(per_fold)
     return oof, test
 

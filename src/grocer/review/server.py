@@ -39,7 +39,6 @@ import re
 import secrets
 import socket
 import sys
-import threading
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -60,10 +59,11 @@ from grocer import paths
 from grocer.errors import GrocerError
 from grocer.images import file_sha256
 from grocer.params import Params
-from grocer.review import journal, pace, thumbs
+from grocer.review import journal, thumbs
 from grocer.review.catalog import Catalog, Item, load_catalog
 from grocer.review.journal import DECISIONS, Event
-from grocer.review.replay import Decision, ReplayError, SessionReplay
+from grocer.review.replay import Decision
+from grocer.review.session import SessionLog
 
 MAX_BATCH = 400  # decisions per POST /api/decisions: a page of up to 400 thumbnails
 MAX_BODY = 200 * MAX_BATCH  # bytes; a decision is ~100
@@ -109,65 +109,6 @@ class TokenGate:
         await response(scope, receive, send_with_headers)
 
 
-class SessionLog:
-    """The session's journal, its live decisions and its pace.
-
-    Journals only grow and `Journal.events()` keeps the event objects it parsed, so a
-    longer tuple that ends the old part with the same object is the old one plus new
-    lines: those alone are replayed (a page on a 10,000-line journal costs 40 lines of
-    replay, not 10,000). A rewritten file is replayed from the start.
-    """
-
-    def __init__(self, path: Path):
-        self.journal = journal.Journal(path)
-        self._lock = threading.Lock()
-        self._events: tuple[Event, ...] = ()
-        self._replay = SessionReplay(path)
-        self._pace = pace.Pace()
-
-    @property
-    def path(self) -> Path:
-        return self.journal.path
-
-    def events(self) -> tuple[Event, ...]:
-        return self.journal.events() if self.path.exists() else ()
-
-    def live(self, events: Sequence[Event] | None = None) -> list[Decision]:
-        """Decisions of this session that are not undone, in journal order (of `events`,
-        the journal's events as `Journal` gave them, or of the journal now)."""
-        events = self.events() if events is None else events  # outside our lock: see append_batch
-        with self._lock:
-            self._catch_up(events)
-            return self._replay.live()
-
-    def estimate(self, done: int, total: int) -> dict:
-        events = self.events()
-        with self._lock:
-            self._catch_up(events)
-            return self._pace.estimate(done, total)
-
-    def _catch_up(self, events: Sequence[Event]) -> None:
-        old = self._events
-        if events is old:
-            return
-        grown = len(events) >= len(old) and (not old or events[len(old) - 1] is old[-1])
-        if not grown:
-            self._replay, self._pace = SessionReplay(self.path), pace.Pace()
-        tail = events[self._replay.count:]
-        try:
-            self._replay.extend(tail)
-        except ReplayError:
-            self._events, self._replay, self._pace = (), SessionReplay(self.path), pace.Pace()
-            raise
-        self._pace.extend(tail)
-        self._events = events
-
-    def append_batch(self, build: Callable[[Sequence[Event]], Sequence[Event]]) -> list[Event]:
-        # `build` runs under the journal's lock and may call live(): so live() never reads
-        # the journal while it holds this object's lock (the two locks in one order only)
-        return self.journal.append_batch(build)
-
-
 class Conflict(Exception):
     """A well-formed request that the session's state refuses (409)."""
 
@@ -198,8 +139,8 @@ def create_app(
             raise HTTPException(404, f"image {image_id!r} is not a reviewable image of this dataset")
         return item
 
-    def decided() -> dict[str, Decision]:
-        return {d.event.image_id: d for d in log.live()}
+    def decided(live: list[Decision] | None = None) -> dict[str, Decision]:
+        return {d.event.image_id: d for d in (log.live() if live is None else live)}
 
     def reviewed(done: dict[str, Decision]) -> int:
         """Decided images of the review queues (not counting copies decided in the duplicates view)."""
@@ -242,8 +183,8 @@ def create_app(
         }
 
     def state(request: Request) -> JSONResponse:
-        done = decided()
         live = log.live()
+        done = decided(live)
         reviewable = reviewed(done)
         return JSONResponse({
             "session": session, "journal": str(journal_rel), "variant": params.clean.variant,
@@ -333,7 +274,7 @@ def create_app(
 
     def summary(request: Request) -> JSONResponse:
         live = log.live()
-        done = decided()
+        done = decided(live)
         totals = Counter(d.event.action for d in done.values())
         relabels = Counter(f"{d.event.label} -> {d.event.new_label}" for d in done.values() if d.event.action == "relabel")
         return JSONResponse({
@@ -372,13 +313,14 @@ def create_app(
                 if item.image_id in live:
                     raise Conflict(f"{item.image_id!r} is already decided in session {session!r}; undo it first")
             stamp = journal.now()
+            ids = journal.next_event_ids(session, existing, len(wanted))
             return [
                 Event(
-                    event_id=journal.next_event_id(session, existing, k), time=stamp, session=session,
+                    event_id=event_id, time=stamp, session=session,
                     image_id=item.image_id, sha256=hashes[item.image_id], label=item.label, action=action,
                     new_label=new_label, undoes=None,
                 )
-                for k, (item, action, new_label) in enumerate(wanted)
+                for event_id, (item, action, new_label) in zip(ids, wanted)
             ]
 
         return build
@@ -426,13 +368,14 @@ def create_app(
                 raise Conflict(f"{missing[0]!r} is not a live decision of session {session!r}")
             chosen = [by_id[t] for t in reversed(targets)] if targets else [live[-1].event]
             stamp = journal.now()
+            ids = journal.next_event_ids(session, existing, len(chosen))
             return [
                 Event(
-                    event_id=journal.next_event_id(session, existing, k), time=stamp, session=session,
+                    event_id=event_id, time=stamp, session=session,
                     image_id=target.image_id, sha256=target.sha256, label=target.label, action="undo",
                     new_label=None, undoes=target.event_id,
                 )
-                for k, target in enumerate(chosen)
+                for event_id, target in zip(ids, chosen)
             ]
 
         events = await append(build)
