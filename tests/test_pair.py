@@ -46,7 +46,7 @@ def test_pair_expert_outputs(project):
     assert config["classes"] == ["class0", "class1"] and config["outputs"] == 1 and config["epochs"] == 4
     assert config["pos_weight"] == pytest.approx(15 / 10)  # n_a / n_b of the training folds
     metrics = json.loads(paths.pair_metrics("class0-class1", 1).read_text())
-    assert set(metrics) == {"auc", "f1", "n"} and metrics["n"] == int(fold["label"].isin(["class0", "class1"]).sum())
+    assert set(metrics) == {"auc", "f1", "n", "step"} and metrics["n"] == int(fold["label"].isin(["class0", "class1"]).sum())
     # prob_b is the probability of the SECOND class: it ranks class1 above class0
     of_pair = fold["label"].isin(["class0", "class1"]).to_numpy()
     is_b = (fold["label"] == "class1").to_numpy()[of_pair]

@@ -6,13 +6,14 @@ import torch
 
 from support.params import make_params
 from grocer.training import checkpoint, loop
-from grocer.training.augment import build_eval_transforms, build_train_transforms
+from grocer.training.augment import EvalView, build_eval_transforms, build_train_transforms
 from grocer.training.data import CachedImages, Preprocess, Split
 from grocer.training.distributed import SINGLE, World
 from grocer.training.loop import EpochItems, FitConfig, fit, train_loader
-from grocer.training.models import create_model, normalization
+from grocer.training.models import create_model, eval_view, normalization
 from grocer.training.objectives import MultiClass
 from grocer.params import ZooModel
+from grocer.runtime import Runtime
 from support.training_project import class_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -30,10 +31,10 @@ def splits():
     return Split(images, rows[~val], labels[~val]), Split(images, rows[val], labels[val])
 
 
-def run_fit(tmp_path, splits, epochs=3, arch="test_efficientnet", name="run", drop_rate=0.0, **train):
+def run_fit(tmp_path, splits, epochs=3, arch="test_efficientnet", name="run", drop_rate=0.0, num_workers=0, **train):
     """A tiny fit; the train params are the repo's with `train` overrides."""
     overrides = {"batch_size": 8, "epochs": epochs, "warmup_epochs": 1, "swa_start": None, "mix_prob": 0.3,
-                 "mix_off_epochs": 1, "num_workers": 0, **train}
+                 "mix_off_epochs": 1, **train}
     params = make_params({"train": overrides})
     entry = ZooModel(arch=arch, pretrained=False, pretrained_file=None, channels_last=False, drop_rate=drop_rate,
                      drop_path_rate=0.0)
@@ -42,9 +43,10 @@ def run_fit(tmp_path, splits, epochs=3, arch="test_efficientnet", name="run", dr
     mean, std = normalization(model)
     prep = Preprocess(mean, std, False, torch.device("cpu"))
     objective = MultiClass(N_CLASSES, None, params.train.label_smoothing)
-    cfg = FitConfig.from_params(params.train, epochs)
+    cfg = FitConfig.from_params(params.train, epochs, Runtime(num_workers=num_workers))
     train, val = splits
-    transforms = (build_train_transforms(params.aug, 32), build_eval_transforms(32))
+    view = eval_view(model)
+    transforms = (build_train_transforms(params.aug, 32, view), build_eval_transforms(32, view))
     result = fit(model, objective, train, val, transforms, cfg, prep, tmp_path / name / "state.pt", "key", name)
     return result, model
 
@@ -138,10 +140,11 @@ def test_gradients_are_clipped_to_grad_clip(tmp_path, splits, monkeypatch):
 def test_weighted_sampler_balances_classes(splits):
     images, _ = splits
     labels = np.array([0] * 20 + [1] * 4)
-    dataset = CachedImages(Split(images.images, images.rows, labels), build_eval_transforms(32))
+    view = EvalView(0.875, "bilinear")
+    dataset = CachedImages(Split(images.images, images.rows, labels), build_eval_transforms(32, view))
     counts = {}
     for sampler in ("shuffle", "weighted"):
-        cfg = FitConfig.from_params(make_params({"train": {"sampler": sampler, "batch_size": 4}}).train, 3)
+        cfg = FitConfig.from_params(make_params({"train": {"sampler": sampler, "batch_size": 4}}).train, 3, Runtime())
         loader, items = train_loader(dataset, cfg, SINGLE, pin_memory=False)
         drawn = []
         for epoch in range(5):

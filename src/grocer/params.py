@@ -104,7 +104,6 @@ class Stage2Params(Section):
 
 
 class TrainParams(Section):
-    device: Literal["auto", "cuda", "mps", "cpu"]
     seed: int = Field(ge=0)
     img_size: int = Field(ge=16)
     epochs: int = Field(ge=1)
@@ -125,8 +124,6 @@ class TrainParams(Section):
     swa_start: int | None = Field(ge=0, description="first SWA epoch (0-based); null disables SWA")
     swa_lr: float = Field(gt=0)
     amp: bool
-    num_workers: int = Field(ge=0, description="DataLoader worker processes for augmentation; 0: in the main process")
-    threads: int = Field(ge=0, description="torch CPU threads of the train/infer/pair processes; 0: torch's default")
     distributed: Literal["none", "ddp"] = Field(description="ddp: train and pair items run under torchrun")
     nproc: int = Field(ge=1, description="torchrun processes per item (GPUs on CUDA) when distributed is ddp")
     stage2: Stage2Params | None = Field(description="train items: a fine-tune from the chosen weights; null disables")
@@ -256,12 +253,12 @@ class Params(Section):
             try:
                 recipe[section] = type(getattr(self, section)).model_validate(merged)
             except ValidationError as exc:
-                detail = "; ".join(_describe(e) for e in exc.errors())
+                detail = "; ".join(describe_error(e) for e in exc.errors())
                 raise ValueError(f"zoo.{name}.{section} overrides: {detail}") from None
         return self.model_copy(update=recipe)
 
 
-def _describe(error: dict) -> str:
+def describe_error(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "params"
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -281,7 +278,7 @@ def parse(raw: object, source: str = "params") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        lines = "; ".join(_describe(e) for e in exc.errors())
+        lines = "; ".join(describe_error(e) for e in exc.errors())
         raise ParamsError(f"{source}: {lines}") from None
 
 

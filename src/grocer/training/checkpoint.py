@@ -25,6 +25,7 @@ from torch import nn
 from grocer import atomic
 from grocer.errors import GrocerError
 from grocer.params import ZooModel
+from grocer.training.augment import EvalView
 from grocer.training.data import Preprocess
 from grocer.training.models import create_model
 
@@ -109,6 +110,11 @@ class Trained:
     @property
     def classes(self) -> list[str]:
         return list(self.config["classes"])
+
+    @property
+    def view(self) -> EvalView:
+        """The evaluation crop and interpolation the item was validated with."""
+        return EvalView(float(self.config["crop_pct"]), str(self.config["interpolation"]))
 
 
 def load_final(item_dir: Path, device: torch.device) -> Trained:

@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import albumentations as A
 import numpy as np
@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from grocer.params import TrainParams
+from grocer.runtime import Runtime
 from grocer.training import checkpoint
 from grocer.training.data import CachedImages, Preprocess, Split, predict
 from grocer.training.device import Precision
@@ -72,12 +73,14 @@ class FitConfig:
     swa_start: int | None  # None: no SWA
     swa_lr: float
     amp: bool
-    num_workers: int
     seed: int
+    num_workers: int  # runtime settings (grocer.runtime): they change the speed, not the run
+    eval_batch_size: int
 
     @classmethod
-    def from_params(cls, train: TrainParams, epochs: int) -> FitConfig:
-        """The `train:` recipe for a run of `epochs` (pair experts run fewer epochs than models).
+    def from_params(cls, train: TrainParams, epochs: int, runtime: Runtime) -> FitConfig:
+        """The `train:` recipe for a run of `epochs` (pair experts run fewer epochs than models)
+        on this machine's `runtime`.
 
         SWA runs only if it starts before the last epoch of this run.
         """
@@ -87,7 +90,7 @@ class FitConfig:
             warmup_epochs=train.warmup_epochs, grad_clip=train.grad_clip, sampler=train.sampler,
             mix=MixConfig(train.mixup_alpha, train.cutmix_alpha, train.mix_prob), mix_off_epochs=train.mix_off_epochs,
             sam_rho=train.sam_rho if train.sam else None, swa_start=swa, swa_lr=train.swa_lr, amp=train.amp,
-            num_workers=train.num_workers, seed=train.seed,
+            seed=train.seed, num_workers=runtime.num_workers, eval_batch_size=runtime.eval_batch_size,
         )
 
 
@@ -125,7 +128,7 @@ class EpochItems:
     Order and seeds are functions of (seed, epoch) only; call `set_epoch` before iterating
     (as with torch's DistributedSampler), so one DataLoader with persistent workers serves
     every epoch. Each item carries its own seed (see CachedImages): the batches are the
-    same whatever train.num_workers is; workers only make them faster.
+    same whatever num_workers is; workers only make them faster.
 
     With several processes (`world`), every process draws the same epoch order (shuffled
     or weighted: the weighted sampler needs no distributed variant), pads it to a multiple
@@ -206,6 +209,7 @@ def fit(
     state_key: str,
     name: str,
     world: World = SINGLE,
+    on_epoch: Callable[[list[dict[str, float]]], None] | None = None,
 ) -> FitResult | None:
     """Train `model` in place (it ends holding the chosen weights) and return what happened.
 
@@ -222,6 +226,8 @@ def fit(
         state_key: identifies the run; a state file with another key is ignored.
         name: shown on the progress bar.
         world: this process among the training processes (grocer.training.distributed).
+        on_epoch: called on rank 0 with the history after each epoch, and once with the saved
+            history when a run resumes (grocer.training.live.EpochLog.log).
     """
     train_transform, eval_transform = transforms
     device = prep.device
@@ -245,6 +251,8 @@ def fit(
         if precision.scaler is not None:
             precision.scaler.load_state_dict(state["scaler"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"]
+        if on_epoch is not None and world.is_main:
+            on_epoch(history)
     # DDP copies rank 0's weights to every process here and averages gradients in backward
     net = (DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
            if world.size > 1 else model)
@@ -282,7 +290,7 @@ def fit(
         if swa_model is not None and epoch >= cfg.swa_start:
             swa_model.update_parameters(model)
 
-        val_loss, val_scores, _ = evaluate(model, objective, val, eval_transform, prep, cfg.batch_size, precision)
+        val_loss, val_scores, _ = evaluate(model, objective, val, eval_transform, prep, cfg.eval_batch_size, precision)
         if val_loss < best["val_loss"]:
             best = {"epoch": epoch, "val_loss": val_loss, "state": _state_dict_copy(model)}
         history.append({
@@ -290,6 +298,8 @@ def fit(
             **{f"val_{k}": v for k, v in val_scores.items()}, "lr": lr,
             "train_images": float(seen), "train_seconds": train_seconds,
         })
+        if on_epoch is not None:
+            on_epoch(history)
         if show_progress():
             tqdm.write(f"{name} epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]['train_loss']:.4f} "
                        f"val_loss {val_loss:.4f} val_acc {val_scores['acc']:.4f}", file=sys.stderr)
@@ -341,11 +351,11 @@ def _finish(
     if swa_model is not None:
         torch.manual_seed(derive_seed(cfg.seed, cfg.epochs, 2))
         update_bn((prep(images) for images, _ in loader), swa_model)
-        swa_val_loss, _, _ = evaluate(swa_model.module, objective, val, eval_transform, prep, cfg.batch_size, precision)
+        swa_val_loss, _, _ = evaluate(swa_model.module, objective, val, eval_transform, prep, cfg.eval_batch_size, precision)
         swa_state = _state_dict_copy(swa_model.module)
     chosen = "swa" if swa_val_loss is not None and swa_val_loss < best["val_loss"] else "best"
     model.load_state_dict(swa_state if chosen == "swa" else best["state"])
-    val_loss, val_scores, val_logits = evaluate(model, objective, val, eval_transform, prep, cfg.batch_size, precision)
+    val_loss, val_scores, val_logits = evaluate(model, objective, val, eval_transform, prep, cfg.eval_batch_size, precision)
     return FitResult(
         history=history, best_epoch=best["epoch"], best_val_loss=best["val_loss"], best_state=best["state"],
         swa_val_loss=swa_val_loss, swa_state=swa_state, chosen=chosen, val_logits=val_logits,
