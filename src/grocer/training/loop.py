@@ -258,31 +258,13 @@ def fit(
            if world.size > 1 else model)
 
     loader, items = train_loader(dataset, cfg, world, pin_memory=device.type == "cuda")
-    steps_per_epoch = len(loader)
     for epoch in range(start_epoch, cfg.epochs):
-        torch.manual_seed(derive_seed(cfg.seed, epoch, 2, world.rank))  # dropout, drop-path: a stream per process
-        mix_rng = np.random.default_rng(derive_seed(cfg.seed, epoch, 3))  # the same mixing draws in every process
-        mixing = cfg.mix.enabled and epoch < cfg.epochs - cfg.mix_off_epochs
         items.set_epoch(epoch)
-        model.train()
-        total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
         started = time.perf_counter()
-        bar = tqdm(loader, desc=f"{name} {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not (show_progress() and world.is_main))
-        for step, (images, labels) in enumerate(bar):
-            lr = lr_at(epoch * steps_per_epoch + step, steps_per_epoch, cfg.epochs, cfg.lr, cfg.warmup_epochs,
-                       cfg.swa_start, cfg.swa_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            labels = labels.to(device)
-            x, targets = prep(images), objective.targets(labels)
-            if mixing:
-                x, targets = mix_batch(x, targets, cfg.mix, mix_rng)
-            loss, logits = _step(net, objective, optimizer, sam, precision, x, targets, cfg.grad_clip)
-            total_loss += float(loss) * len(labels)
-            correct += objective.correct(logits, labels)
-            seen += len(labels)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        total_loss, correct, seen, lr = train_one_epoch(
+            net, model, objective, optimizer, sam, precision, loader, cfg, prep, epoch, f"{name} {epoch + 1}/{cfg.epochs}",
+            world,
+        )
         train_seconds = time.perf_counter() - started
         total_loss, correct, seen = all_sum([total_loss, correct, seen], world, device)
         if not world.is_main:
@@ -316,6 +298,36 @@ def fit(
         loader, items = train_loader(dataset, cfg, SINGLE, pin_memory=device.type == "cuda")
     items.set_epoch(cfg.epochs)  # a seeded extra "epoch" of batches for SWA's BatchNorm statistics
     return _finish(model, objective, swa_model, loader, val, eval_transform, cfg, prep, precision, history, best)
+
+
+def train_one_epoch(
+    net: nn.Module, model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, sam: SAM | None,
+    precision: Precision, loader: DataLoader, cfg: FitConfig, prep: Preprocess, epoch: int, desc: str, world: World,
+) -> tuple[float, int, int, float]:
+    """One pass over `loader` (its items already set to `epoch`): this process's summed loss,
+    correct count and images seen, and the last learning rate. `net` is `model` or its DDP wrapper."""
+    torch.manual_seed(derive_seed(cfg.seed, epoch, 2, world.rank))  # dropout, drop-path: a stream per process
+    mix_rng = np.random.default_rng(derive_seed(cfg.seed, epoch, 3))  # the same mixing draws in every process
+    mixing = cfg.mix.enabled and epoch < cfg.epochs - cfg.mix_off_epochs
+    steps_per_epoch = len(loader)
+    model.train()
+    total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
+    bar = tqdm(loader, desc=desc, leave=False, disable=not (show_progress() and world.is_main))
+    for step, (images, labels) in enumerate(bar):
+        lr = lr_at(epoch * steps_per_epoch + step, steps_per_epoch, cfg.epochs, cfg.lr, cfg.warmup_epochs,
+                   cfg.swa_start, cfg.swa_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        labels = labels.to(prep.device)
+        x, targets = prep(images), objective.targets(labels)
+        if mixing:
+            x, targets = mix_batch(x, targets, cfg.mix, mix_rng)
+        loss, logits = _step(net, objective, optimizer, sam, precision, x, targets, cfg.grad_clip)
+        total_loss += float(loss) * len(labels)
+        correct += objective.correct(logits, labels)
+        seen += len(labels)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return total_loss, correct, seen, lr
 
 
 def _step(
