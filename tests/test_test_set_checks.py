@@ -17,7 +17,7 @@ from grocer.dataset import fingerprint_record, verify_test_set
 from grocer.errors import GrocerError
 from grocer.images import file_sha256
 from grocer.stages import audit, blend, cache, infer, ingest, override, pair, report, stack, submit
-from test_stages_ensemble import params_for, run_chain, write_project
+from support.ensemble_project import params_for, run_chain, write_project
 from support.params import tiny_params
 from support.training_project import write_training_inputs
 
