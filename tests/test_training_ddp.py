@@ -17,7 +17,7 @@ from grocer import paths
 from grocer.errors import GrocerError
 from grocer.predictions import read_predictions
 from grocer.runtime import Runtime
-from grocer.training import checkpoint, distributed
+from grocer.training import checkpoint, distributed, resume
 from grocer.training.live import curve_file
 from grocer.training.models import create_model
 from support.training_project import kill_after_an_epoch, write_training_inputs
@@ -125,7 +125,7 @@ def test_killed_ddp_run_leaves_no_worker_and_resumes_to_the_uninterrupted_result
     saved = torch.load(state, weights_only=True)
     assert 1 <= saved["epoch"] < 10
     saved["history"][0]["lr"] = -1.0
-    checkpoint.save_state(state, saved)
+    resume.save_state(state, saved)
     train_item(killed, params)
     train_item(clean, params)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from support.params import make_params
-from grocer.training import checkpoint, loop
+from grocer.training import loop, resume
 from grocer.training.augment import EvalView, build_eval_transforms, build_train_transforms
 from grocer.training.data import CachedImages, Preprocess, Split
 from grocer.training.distributed import SINGLE, World
@@ -72,7 +72,7 @@ def test_same_params_same_run(tmp_path, splits):
 
 def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, splits, monkeypatch):
     reference, reference_model = run_fit(tmp_path, splits, name="reference", swa_start=1, sam=True)
-    real_save = checkpoint.save_state
+    real_save = resume.save_state
     saved_epochs = []
 
     def save_then_interrupt(path, state):
@@ -81,7 +81,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, splits, m
         if state["epoch"] == 2 and len(saved_epochs) == 2:
             raise KeyboardInterrupt  # Ctrl-C right after epoch 2's state is on disk
 
-    monkeypatch.setattr(checkpoint, "save_state", save_then_interrupt)
+    monkeypatch.setattr(resume, "save_state", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_fit(tmp_path, splits, name="resumed", swa_start=1, sam=True)
     resumed, resumed_model = run_fit(tmp_path, splits, name="resumed", swa_start=1, sam=True)
@@ -95,8 +95,8 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, splits, m
 def test_a_state_of_another_run_is_not_resumed(tmp_path, splits):
     state_file = tmp_path / "run" / "state.pt"
     run_fit(tmp_path, splits, epochs=2)
-    assert checkpoint.load_state(state_file, "key")["epoch"] == 2
-    assert checkpoint.load_state(state_file, "another key") is None
+    assert resume.load_state(state_file, "key")["epoch"] == 2
+    assert resume.load_state(state_file, "another key") is None
 
 
 def test_mixing_stops_for_the_last_epochs(tmp_path, splits, monkeypatch):

@@ -15,7 +15,7 @@ from grocer.params import ParamsError
 from grocer.imagecache import load_cache
 from grocer.predictions import read_predictions
 from grocer.stages import train
-from grocer.training import checkpoint
+from grocer.training import checkpoint, resume
 from grocer.training.augment import build_eval_transforms
 from grocer.training.data import Split, predict
 from grocer.training.device import Precision
@@ -165,12 +165,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     assert not (killed / paths.train_metrics("convnext", 0)).exists()
 
     monkeypatch.chdir(killed)
-    interrupted_at = checkpoint.load_state(state, torch.load(state, weights_only=True)["key"])["epoch"]
+    interrupted_at = resume.load_state(state, torch.load(state, weights_only=True)["key"])["epoch"]
     assert 1 <= interrupted_at < 8
     saved = []
-    real_save = checkpoint.save_state
+    real_save = resume.save_state
     with monkeypatch.context() as spy:
-        spy.setattr(checkpoint, "save_state", lambda path, s: saved.append(s["epoch"]) or real_save(path, s))
+        spy.setattr(resume, "save_state", lambda path, s: saved.append(s["epoch"]) or real_save(path, s))
         train.run(params, "convnext", 0)
     assert saved[0] == interrupted_at + 1  # resumed where it was killed, not restarted
 

@@ -24,7 +24,6 @@ fold's rows of the two classes, and n, their number.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 
@@ -39,8 +38,8 @@ from grocer.imagecache import load_cache
 from grocer.params import Params
 from grocer.predictions import write_expert_table
 from grocer.runtime import load as load_runtime
-from grocer.stages.train import STATE_FILE, item_img_size, zoo_entry
-from grocer.training import checkpoint, distributed
+from grocer.stages.train import item_img_size, zoo_entry
+from grocer.training import checkpoint, distributed, resume
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess, Split, predict
 from grocer.training.device import Precision, use_threads
@@ -49,7 +48,8 @@ from grocer.training.loop import FitConfig, fit
 from grocer.training.metrics import binary_f1, roc_auc
 from grocer.training.models import create_model, eval_view, normalization
 from grocer.training.objectives import Binary
-from grocer.training.splits import cache_split, read_folds, run_key
+from grocer.training.resume import STATE_FILE, run_key
+from grocer.training.splits import cache_split, read_folds
 
 
 def pair_classes(params: Params, pair: str, classes: list[str]) -> tuple[str, str]:
@@ -141,6 +141,6 @@ def run(params: Params, pair: str, fold: int) -> None:
         write_expert_table(paths.prediction_table(tmp, "oof"), fold_rows["image_id"].tolist(), oof_prob)
         write_expert_table(paths.prediction_table(tmp, "test"), cache.test_ids, test_prob, cache.test_fingerprint)
         log.end(metrics)  # last, inside: the summary is written only with the item's files
-    shutil.rmtree(scratch, ignore_errors=True)
+    resume.clear(scratch)
     print(f"pair {pair}-f{fold}: auc {metrics['auc']:.4f} f1 {metrics['f1']:.4f} n {metrics['n']} "
           f"({time.perf_counter() - started:.0f}s)", file=sys.stderr)

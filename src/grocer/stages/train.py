@@ -28,7 +28,6 @@ uninterrupted one on the CPU.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import sys
 import time
 
@@ -42,7 +41,7 @@ from grocer.imagecache import load_cache
 from grocer.params import Params, Stage2Params, ZooModel
 from grocer.predictions import softmax, write_predictions
 from grocer.runtime import load as load_runtime
-from grocer.training import checkpoint, distributed
+from grocer.training import checkpoint, distributed, resume
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess
 from grocer.training.device import use_threads
@@ -50,10 +49,8 @@ from grocer.training.live import EpochLog
 from grocer.training.loop import FitConfig, FitResult, fit
 from grocer.training.models import check_arch, create_model, eval_view, normalization, takes_img_size
 from grocer.training.objectives import MultiClass, balanced_class_weights
-from grocer.training.splits import cache_split, read_folds, run_key
-
-STATE_FILE = "state.pt"
-STAGE2_STATE_FILE = "stage2-state.pt"
+from grocer.training.resume import STAGE2_STATE_FILE, STATE_FILE, run_key
+from grocer.training.splits import cache_split, read_folds
 
 
 def zoo_entry(params: Params, model: str) -> ZooModel:
@@ -182,7 +179,7 @@ def run(params: Params, model: str, fold: int) -> None:
         write_predictions(paths.prediction_table(tmp, "oof"), val_rows["image_id"].tolist(), logits,
                           softmax(logits), classes)
         log.end(metrics)  # last, inside: the summary is written only with the item's files
-    shutil.rmtree(scratch, ignore_errors=True)
+    resume.clear(scratch)
     print(f"train {model}-f{fold}: val_loss {metrics['val_loss']:.4f} acc {metrics['acc']:.4f} "
           f"macro_f1 {metrics['macro_f1']:.4f} ({result.chosen} weights, {time.perf_counter() - started:.0f}s)",
           file=sys.stderr)

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from grocer.params import TrainParams
 from grocer.runtime import Runtime
-from grocer.training import checkpoint
+from grocer.training import resume
 from grocer.training.data import CachedImages, Preprocess, Split, predict
 from grocer.training.device import Precision
 from grocer.training.distributed import SINGLE, World, all_sum
@@ -242,7 +242,7 @@ def fit(
     best = {"epoch": -1, "val_loss": float("inf"), "state": None}
     start_epoch = 0
 
-    state = checkpoint.load_state(state_file, state_key)
+    state = resume.load_state(state_file, state_key)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -285,7 +285,7 @@ def fit(
         if show_progress():
             tqdm.write(f"{name} epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]['train_loss']:.4f} "
                        f"val_loss {val_loss:.4f} val_acc {val_scores['acc']:.4f}", file=sys.stderr)
-        checkpoint.save_state(state_file, {
+        resume.save_state(state_file, {
             "key": state_key, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "swa": swa_model.state_dict() if swa_model is not None else None,
             "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
