@@ -7,7 +7,7 @@
 import pandas as pd
 
 from grocer import paths
-from grocer.sample_truth import clean_recall
+from grocer.sample.truth import clean_recall
 
 truth = pd.read_csv(paths.SAMPLE_TRAIN_TRUTH, dtype=str, keep_default_na=False)
 decisions = pd.read_csv(paths.CLEAN_DECISIONS, dtype=str, keep_default_na=False)

@@ -133,7 +133,7 @@ def save_screenshot(page: Page, path: Path) -> None:
 
     shot = Image.open(BytesIO(page.screenshot()))
     shot = shot.resize((1280, round(shot.height * 1280 / shot.width)), Image.Resampling.LANCZOS)
-    shot.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    shot.quantize(256, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)
 
 
 def score(truth: pd.DataFrame) -> dict:

@@ -11,7 +11,7 @@ Usage (from the project root):
    Images/s over the training phases of epochs 2..E (the first one warms up; validation
    time is excluded). The two loops alternate for --rounds rounds from the same weights.
 2. Bare loop: the same model (same initial weights), batch size, resolution, torch threads
-   (train.threads) and optimizer (AdamW with the same parameter groups, same loss), on
+   (the runtime setting `threads`) and optimizer (AdamW with the same parameter groups, same loss), on
    batches preloaded as normalised float tensors: forward, loss, backward, optimizer step
    and nothing else. For reference, the bare loop also runs with torch's default threads.
 3. Peak RSS of one `grocer train` process (a whole train item, in a temporary project
@@ -40,13 +40,13 @@ import torch
 import yaml
 
 from grocer import params as params_module
-from grocer import paths
+from grocer import paths, runtime
 from grocer.imagecache import load_cache, save_cache
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess, Split
 from grocer.training.device import use_threads
 from grocer.training.loop import FitConfig, fit, make_optimizer
-from grocer.training.models import create_model, normalization
+from grocer.training.models import create_model, eval_view, normalization
 from grocer.training.objectives import MultiClass, balanced_class_weights
 
 N_CLASSES = 12
@@ -89,10 +89,11 @@ def project_loop(model, params, name: str, images, labels, epochs: int, state_fi
     weights = balanced_class_weights(labels, n_classes) if params.train.class_weights else None
     objective = MultiClass(n_classes, None if weights is None else torch.tensor(weights, dtype=torch.float32),
                            params.train.label_smoothing)
-    cfg = FitConfig.from_params(params.train, epochs)  # SWA only if train.swa_start < epochs
+    cfg = FitConfig.from_params(params.train, epochs, runtime.load())  # SWA only if train.swa_start < epochs
     train = Split(images, np.arange(len(labels)), labels)
     val = Split(images, np.arange(min(64, len(labels))), labels[:64])
-    transforms = (build_train_transforms(params.aug, size), build_eval_transforms(size))
+    view = eval_view(model)
+    transforms = (build_train_transforms(params.aug, size, view), build_eval_transforms(size, view))
     result = fit(model, objective, train, val, transforms, cfg, prep, state_file, "bench", "bench")
     timed = result.history[1:]
     return sum(r["train_images"] for r in timed), sum(r["train_seconds"] for r in timed)
@@ -105,7 +106,7 @@ def bare_loop(model, params, name: str, images, labels, epochs: int) -> tuple[fl
     size = entry.img_size or params.train.img_size
     mean, std = normalization(model)
     prep = Preprocess(mean, std, entry.channels_last, torch.device("cpu"))
-    transform = build_eval_transforms(size)
+    transform = build_eval_transforms(size, eval_view(model))
     batch_size = params.train.batch_size
     x_all = prep(torch.from_numpy(np.stack([transform(image=image)["image"] for image in images])))
     y_all = torch.from_numpy(labels)
@@ -153,10 +154,11 @@ def main(args: argparse.Namespace) -> None:
     size = entry.img_size or params.train.img_size
     images, labels, source = load_images(Path(args.cache), args.images, params.cache.img_size)
     default_threads = torch.get_num_threads()
-    use_threads(params.train.threads)
+    settings = runtime.load()
+    use_threads(settings.threads)
     threads = torch.get_num_threads()
     print(f"model {args.model} ({entry.arch}), {size}px, batch {params.train.batch_size}, aug {params.aug.profile}, "
-          f"num_workers {params.train.num_workers}, torch threads {threads} (default {default_threads}), "
+          f"num_workers {settings.num_workers}, torch threads {threads} (default {default_threads}), "
           f"{os.cpu_count()} CPUs, images: {source}")
     torch.manual_seed(0)
     model = create_model(entry, int(labels.max()) + 1, size)

@@ -3,7 +3,9 @@ a stage replaces all of its outputs together or none of them."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +187,19 @@ def test_header_only_train_csv_is_one_line_and_replaces_nothing(ingested: Path, 
     assert cli.main(["ingest"]) == 1
     assert capsys.readouterr().err == "grocer ingest: error: data/raw/train.csv has no rows\n"
     assert outputs(ingested) == before
+
+
+def test_writes_work_outside_the_main_thread(tmp_path: Path):
+    """The commit holds Ctrl+C between its renames; in another thread (a server's) there is nothing to hold."""
+    errors = []
+
+    def write():
+        try:
+            atomic.write_json(tmp_path / "x.json", {"a": 1})
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join(timeout=30)
+    assert not errors and json.loads((tmp_path / "x.json").read_text()) == {"a": 1}

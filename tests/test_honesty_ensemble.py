@@ -69,6 +69,7 @@ def write_project(root: Path, y: np.ndarray, shift: int, strength: float, seed: 
         item = root / paths.pair_item_dir(PAIR, k)
         for split, split_ids, labels in (("oof", fold_ids, y[folds == k]), ("test", test_ids, test_y)):
             frame = pd.DataFrame({"image_id": split_ids, "prob_b": expert(labels)})
+            frame.attrs["test_fingerprint"] = sha
             atomic.write_frame(paths.prediction_table(item, split), frame)
 
 

@@ -70,7 +70,7 @@ def test_infer_writes_tta_predictions_for_oof_rows_and_test(project):
 
     # flip TTA = mean of the logits of the image and of its mirror, by hand
     trained = load_final(paths.train_item_dir("convnext", 0), torch.device("cpu"))
-    transform = build_eval_transforms(trained.img_size)
+    transform = build_eval_transforms(trained.img_size, trained.view)
     batch = torch.from_numpy(np.stack([transform(image=image)["image"] for image in cache.test]))
     with torch.no_grad():
         x = trained.prep(batch)

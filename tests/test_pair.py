@@ -39,13 +39,14 @@ def test_pair_expert_outputs(project):
     # every row of the fold (not only the pair's: coverage must not leak labels) and the whole test set
     assert oof["image_id"].tolist() == fold["image_id"].tolist()
     assert test["image_id"].tolist() == load_cache().test_ids
+    assert test.attrs["test_fingerprint"] == load_cache().test_fingerprint  # what stack and override check
     assert oof["prob_b"].between(0, 1).all() and test["prob_b"].between(0, 1).all()
 
     config = json.loads((item / "config.json").read_text())
     assert config["classes"] == ["class0", "class1"] and config["outputs"] == 1 and config["epochs"] == 4
     assert config["pos_weight"] == pytest.approx(15 / 10)  # n_a / n_b of the training folds
     metrics = json.loads(paths.pair_metrics("class0-class1", 1).read_text())
-    assert set(metrics) == {"auc", "f1", "n"} and metrics["n"] == int(fold["label"].isin(["class0", "class1"]).sum())
+    assert set(metrics) == {"auc", "f1", "n", "step"} and metrics["n"] == int(fold["label"].isin(["class0", "class1"]).sum())
     # prob_b is the probability of the SECOND class: it ranks class1 above class0
     of_pair = fold["label"].isin(["class0", "class1"]).to_numpy()
     is_b = (fold["label"] == "class1").to_numpy()[of_pair]

@@ -21,7 +21,8 @@ def dvc_stage_paths() -> set[str]:
 def module_paths() -> set[str]:
     known = {str(v) for v in vars(paths).values() if isinstance(v, Path)}
     item = {"model": "${item.model}", "fold": "${item.fold}", "pair": "${item.pair}"}
-    for name in ("train_item_dir", "train_metrics", "train_curves_dir", "infer_dir", "pair_item_dir", "pair_metrics"):
+    for name in ("train_item_dir", "train_metrics", "train_curves_dir", "infer_dir", "pair_item_dir", "pair_metrics",
+                 "pair_curves_dir"):
         function = getattr(paths, name)
         first = "pair" if name.startswith("pair") else "model"
         known.add(str(function(item[first], item["fold"])))

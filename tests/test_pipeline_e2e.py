@@ -7,13 +7,16 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from support.dvc_project import Workspace
+from support.params import REPO
 from support.pipeline_project import BIN, copy_repo, environment
 
 pytestmark = pytest.mark.slow
 
 DATA_STAGES = {"sample", "ingest", "clean"}
+HEADLINE = {"metrics/final.json", "metrics/models.json", "metrics/risk.json"}  # dvc.yaml's `metrics:`
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +75,41 @@ def test_augmentation_ab_shows_in_metrics_diff(repo):
     run = workspace.dvc("exp", "run", "-n", "color-on", "-S", "aug.profile=full")
     ran = run.ran
     assert "train@tiny-0" in ran and not ran & (DATA_STAGES | {"review", "folds", "cache"})
-    diff = workspace.dvc("metrics", "diff", "color-off", "color-on", "--json").output
-    changed = json.loads(diff)
-    assert any(path.startswith("metrics/train/") for path in changed)
-    assert not any(path in changed for path in ("metrics/ingest.json", "metrics/clean.json"))
+    changed = json.loads(workspace.dvc("metrics", "diff", "color-off", "color-on", "--json").output)
+    assert "metrics/models.json" in changed and set(changed) <= HEADLINE
+    # a per-item file is a cached out, not a declared metric: named, it diffs all the same
+    item = json.loads(workspace.dvc("metrics", "diff", "color-off", "color-on", "--json",
+                                    "--targets", "plots/train/tiny-f0/metrics.json").output)
+    assert "acc" in item["plots/train/tiny-f0/metrics.json"]
+
+
+def metric_columns(exp_show: list) -> dict[str, list[str]]:
+    """`dvc exp show --json`'s metric columns of the workspace row, per file."""
+    def leaves(tree: dict, prefix: str = "") -> list[str]:
+        return [name for key, value in tree.items()
+                for name in (leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else [prefix + key])]
+    workspace = next(row for row in exp_show if row["rev"] == "workspace")
+    columns = {path: leaves(entry["data"]) for path, entry in workspace["data"]["metrics"].items()}
+    return {path: names for path, names in columns.items() if names}  # metrics/running.json: {} at rest
+
+
+def test_exp_show_prints_only_the_headline_metrics(repo):
+    workspace, _ = repo
+    columns = metric_columns(json.loads(workspace.dvc("exp", "show", "--json").output))
+    assert set(columns) == HEADLINE, columns
+    per_model = {name.split(".", 1)[1] for name in columns["metrics/models.json"]}
+    assert per_model == {"oof_acc", "fold_acc_min", "weight"}
+    # the default run has more models than this one (1): each adds its per-model columns
+    n_models = len(yaml.safe_load((REPO / "params.yaml").read_text())["run"]["models"])
+    default_total = sum(map(len, columns.values())) + (n_models - 1) * len(per_model)
+    assert default_total <= 40, columns
+
+
+def test_pictures_are_image_plots(repo):
+    workspace, _ = repo
+    shown = json.loads(workspace.dvc("plots", "show", "--json").output)["data"]
+    for image in ("plots/confusion.png", "plots/evolution.png"):
+        assert [entry["type"] for entry in shown[image]] == ["image"], shown.get(image)
 
 
 def test_queued_experiments_run_in_parallel_workers(repo):
@@ -102,8 +136,9 @@ def test_queued_experiments_run_in_parallel_workers(repo):
     for name in names:
         ran = workspace.dvc("queue", "logs", name).ran
         assert "stack" in ran and not any(s.startswith(("train@", "infer@", "pair@")) for s in ran), ran
-    changed = json.loads(workspace.dvc("metrics", "diff", *names, "--json").output)
-    assert "metrics/stack.json" in changed and "metrics/train/tiny-f0.json" not in changed
+    changed = json.loads(workspace.dvc("metrics", "diff", *names, "--json", "--targets", "metrics/stack.json",
+                                       "plots/train/tiny-f0/metrics.json").output)
+    assert "metrics/stack.json" in changed and "plots/train/tiny-f0/metrics.json" not in changed
 
 
 def test_another_experiments_zoo_is_a_blend_source(repo):
@@ -125,3 +160,33 @@ def test_another_experiments_zoo_is_a_blend_source(repo):
     # the strict zoo trained on rows the aggressive variant removed: flagged
     assert metrics["sources"]["strict"]["optimistic"] == 1 == metrics["optimistic"]
     assert metrics["sources"]["strict"]["n_extra_oof_rows"] > 0
+
+
+def test_exp_show_follows_a_running_item(repo):
+    """While `dvc exp run` trains an item, `dvc exp show` shows its step advance (metrics/running.json).
+    60 tiny epochs: a `dvc exp show` takes seconds, so the item must run for several of them."""
+    workspace, _ = repo
+    root = workspace.path
+    run = subprocess.Popen([str(BIN / "dvc"), "exp", "run", "train@tiny-0", "-S", "train.epochs=60"], cwd=root,
+                           env={**environment(), "PYTHONPATH": str(root / "src")}, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        deadline = time.monotonic() + 600
+        while run.poll() is None and time.monotonic() < deadline:
+            shown = json.loads(workspace.dvc("exp", "show", "--json").output)
+            row = next(row for row in shown if row["rev"] == "workspace")
+            running = row["data"]["metrics"]["metrics/running.json"].get("data", {})
+            if running and (not seen or running["step"] != seen[-1]):
+                assert running["item"] == "train@tiny-0"
+                seen.append(running["step"])
+    finally:
+        if run.poll() is None:
+            run.kill()
+        output = run.communicate()[0]
+    assert run.returncode == 0, output
+    assert len(seen) >= 2 and seen == sorted(seen), seen  # the step advanced while it ran
+    assert json.loads((root / "metrics/running.json").read_text()) == {}  # and is at rest once it ended
+    # dvclive's directory is a declared out: under `dvc exp run` it git-added none of its files
+    tracked = workspace.git("ls-files", "--cached", "plots/train").split()
+    assert [path for path in tracked if not path.endswith(".gitignore")] == [], tracked

@@ -13,7 +13,7 @@ from support.params import make_params
 from grocer import paths
 from grocer.errors import GrocerError
 from grocer.stages import report
-from grocer.stages.train import write_curves
+from grocer.training.live import EpochLog
 from support.oof_project import CLASSES, write_oof_project
 
 FINAL = {
@@ -41,9 +41,11 @@ CURVE_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_f1", "lr")
 
 
 def write_item_curves(model: str, fold: int, epochs: int = 3) -> None:
-    """One train item's curves, written by the train stage's own writer: every value is fold + epoch / 10."""
+    """One train item's curves, written through dvclive as the train stage does: every value is fold + epoch / 10."""
     history = [{key: round(fold + 0.1 * e, 3) for key in CURVE_KEYS} for e in range(epochs)]
-    write_curves(paths.train_curves_dir(model, fold), history)
+    log = EpochLog(paths.train_curves_dir(model, fold), f"train@{model}-{fold}")
+    log.log(history)
+    log.end({})
 
 
 @pytest.fixture

@@ -189,9 +189,21 @@ def test_stage_writes_the_project_paths(tmp_path: Path, monkeypatch: pytest.Monk
     assert sorted(p.name for p in tmp_path.joinpath("data").iterdir()) == ["sample", "sample_review", "sample_truth"]
 
 
+def test_stage_generates_nothing_for_real_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    """With data.dir elsewhere the outputs are one placeholder each (a demo left by an
+    earlier run is replaced, so a stale sample cannot pass for the data's)."""
+    monkeypatch.chdir(tmp_path)
+    sample_stage.run(make_params({"sample": {"seed": 1, "n_train": 200, "n_test": 50, "img_size": 64}}))
+    sample_stage.run(make_params({"data": {"dir": "data/raw"}}))
+    for directory in (paths.SAMPLE_DIR, paths.SAMPLE_TRUTH_DIR, paths.SAMPLE_REVIEW_DIR):
+        assert [p.name for p in directory.iterdir()] == [sample_stage.PLACEHOLDER]
+        assert "data.dir is data/raw" in (directory / sample_stage.PLACEHOLDER).read_text()
+    assert "the demo dataset is not generated" in capsys.readouterr().out
+
+
 def test_clean_catches_the_injected_defects(out: Path, monkeypatch: pytest.MonkeyPatch):
     """ingest + clean on the generated sample: every rule-detectable defect, few clean images lost."""
-    from grocer.sample_truth import clean_recall
+    from grocer.sample.truth import clean_recall
     from grocer.stages import clean, ingest
 
     monkeypatch.chdir(out)

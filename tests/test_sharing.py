@@ -12,6 +12,10 @@ tests/support/pipeline_project.py (one tiny model, two folds) fed by a tiny data
           nothing, computes the rest (infer, blend ... submit); `dvc push --run-cache`.
     D     clones and runs `dvc repro --pull`: computes nothing, gets C's files.
 
+Each teammate's machine runs differently (RUNTIME: threads, DataLoader workers and the
+inference batch size in grocer.local.yaml or GROCER_* variables), as a Mac and a GPU box
+would; none of that is a stage param, so the run-cache is shared all the same.
+
 The tests assert on what DVC itself printed (`Running stage` vs `is cached - skipping
 run`) and on file checksums, then go on with: wipe + pull (C), an experiment shared
 through the git remote (D -> F), broken remotes (D).
@@ -42,7 +46,15 @@ OVERRIDES = {"data": {"dir": "data/raw"}, "pairs": {"list": ["class0-class1"]}}
 HALF_A = ["--glob", "train@*-0"]  # teammate A trains fold 0 of every model
 HALF_B = ["--glob", "train@*-1", "pair@*"]  # teammate B fold 1 and the pair experts
 TRAINING = ("train@", "pair@")  # the stages that train a model: C and D must run none
+PAIR_INPUTS = {"infer@tiny", "blend", "choose-pairs"}  # upstream of every pair item (data/predictions/chosen_pairs.json)
 EXPERIMENT = ("audit.seed=1", "audit")  # an `exp run -S` assignment and the one stage it re-runs
+# each teammate's machine-local settings (grocer.runtime): (grocer.local.yaml, environment)
+RUNTIME = {
+    "A": ("device: cpu\nthreads: 1\nnum_workers: 0\neval_batch_size: 128\n", {}),
+    "B": ("threads: 2\nnum_workers: 1\n", {"GROCER_EVAL_BATCH_SIZE": "16"}),
+    "C": ("device: cpu\nthreads: 2\nnum_workers: 2\neval_batch_size: 5\n", {}),
+    "D": ("", {"GROCER_THREADS": "1", "GROCER_NUM_WORKERS": "1", "GROCER_EVAL_BATCH_SIZE": "3"}),
+}
 
 BUCKET = "grocer-team"
 PREFIX = "dvcstore"
@@ -83,8 +95,12 @@ class Team:
         return workspace
 
     def repro(self, name: str, *targets: str) -> Run:
-        """A new teammate `name` runs `dvc repro --pull <targets>`, then `dvc push --run-cache`."""
+        """A new teammate `name`, with RUNTIME[name]'s machine-local settings, runs
+        `dvc repro --pull <targets>`, then `dvc push --run-cache`."""
         workspace = self.join(name)
+        local_file, local_env = RUNTIME[name]
+        (workspace.path / "grocer.local.yaml").write_text(local_file)
+        workspace.env = {**workspace.env, **local_env}
         start = time.monotonic()
         self.runs[name] = workspace.dvc("repro", "--pull", *targets)
         workspace.dvc("push", "--run-cache")
@@ -131,12 +147,20 @@ def test_remote_config_is_shared_and_credentials_are_not(team):
     assert team.run_cache_keys, f"`dvc push --run-cache` stored no run-cache under {REMOTE_URL}/runs/"
 
 
+def test_machine_local_settings_stay_out_of_git_and_dvc(team):
+    c = team.clones["C"]
+    assert c.git("status", "--porcelain", "--ignored", "grocer.local.yaml").startswith("!!")
+    lock = (c.path / "dvc.lock").read_text()
+    assert "grocer.local.yaml" not in lock and "num_workers" not in lock and "threads" not in lock
+
+
 def test_split_training_trains_each_item_once(team):
     a, b, c = team.runs["A"], team.runs["B"], team.runs["C"]
     assert any(targeted(stage, HALF_A) for stage in a.ran), str(a)
-    # B computes only its own items: everything upstream comes from A's run-cache
-    assert b.ran and all(targeted(stage, HALF_B) for stage in b.ran), str(b)
-    assert b.restored == {stage for stage in a.ran if not targeted(stage, HALF_A)}, str(b)
+    # B computes its own items and what the pair items read (choose-pairs' pairs, from the blend of
+    # every train item): everything else comes from A's run-cache, A's train items included
+    assert b.ran and all(targeted(stage, HALF_B) or stage in PAIR_INPUTS for stage in b.ran), str(b)
+    assert b.restored == a.ran, str(b)
     # C finishes: what A and B computed is restored, nothing recomputed, nothing trained
     assert a.ran | b.ran <= c.restored, str(c)
     assert not [stage for stage in c.ran if stage.startswith(TRAINING)], str(c)

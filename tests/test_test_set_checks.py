@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -16,7 +17,7 @@ from grocer.dataset import fingerprint_record, verify_test_set
 from grocer.errors import GrocerError
 from grocer.images import file_sha256
 from grocer.stages import audit, blend, cache, infer, ingest, override, pair, report, stack, submit
-from test_stages_ensemble import params_for, run_chain, write_project
+from support.ensemble_project import params_for, run_chain, write_project
 from support.params import tiny_params
 from support.training_project import write_training_inputs
 
@@ -103,3 +104,13 @@ def test_infer_and_pair_refuse_a_changed_test_image(tmp_path: Path, monkeypatch:
             infer.run(tiny_params(run={"folds": [0]}), "convnext")
         else:
             pair.run(tiny_params(), "class0-class1", 0)
+
+
+@pytest.mark.parametrize("name", ["stack", "override"])
+def test_a_pair_experts_test_table_from_another_test_set_is_refused(chain: Path, name: str):
+    table_path = paths.prediction_table(paths.pair_item_dir("c0-c1", 1), "test")
+    table = pd.read_parquet(table_path)
+    table.attrs["test_fingerprint"] = "0" * 64
+    table.to_parquet(table_path, index=False)
+    with pytest.raises(GrocerError, match=r"pairs/c0-c1/f1/test\.parquet: built from a different test set"):
+        STAGES[name].run(params_for())

@@ -16,7 +16,9 @@ import yaml
 from grocer import paths
 from grocer.errors import GrocerError
 from grocer.predictions import read_predictions
-from grocer.training import checkpoint, distributed
+from grocer.runtime import Runtime
+from grocer.training import checkpoint, distributed, resume
+from grocer.training.live import curve_file
 from grocer.training.models import create_model
 from support.training_project import kill_after_an_epoch, write_training_inputs
 from support.params import tiny_params
@@ -68,7 +70,7 @@ def test_ddp_item_is_valid(runs):
     assert oof.ids == folds.loc[folds["fold"] == 0, "image_id"].tolist()
     metrics = json.loads((root / paths.train_metrics("vit", 0)).read_text())
     assert metrics["n_train"] == 16 and metrics["n_val"] == 16 and metrics["epochs"] == 3
-    assert (root / paths.train_curves_dir("vit", 0) / "val/loss.tsv").is_file()
+    assert curve_file(root / paths.train_curves_dir("vit", 0), "val/loss").is_file()
     assert process.stderr.count("train vit-f0: val_loss") == 1  # rank 0 alone reports (and writes)
     assert not (root / paths.train_scratch("vit", 0)).exists()
 
@@ -83,8 +85,8 @@ def test_ddp_run_is_the_one_process_run(runs):
     one = json.loads((single / paths.train_metrics("vit", 0)).read_text())
     two = json.loads((ddp / paths.train_metrics("vit", 0)).read_text())
     assert two["val_loss"] == pytest.approx(one["val_loss"], rel=1e-4)
-    history_one = pd.read_csv(single / paths.train_curves_dir("vit", 0) / "train/loss.tsv", sep="\t")
-    history_two = pd.read_csv(ddp / paths.train_curves_dir("vit", 0) / "train/loss.tsv", sep="\t")
+    history_one = pd.read_csv(curve_file(single / paths.train_curves_dir("vit", 0), "train/loss"), sep="\t")
+    history_two = pd.read_csv(curve_file(ddp / paths.train_curves_dir("vit", 0), "train/loss"), sep="\t")
     assert np.allclose(history_one["loss"], history_two["loss"], rtol=1e-4)  # losses summed over both processes
 
 
@@ -123,11 +125,11 @@ def test_killed_ddp_run_leaves_no_worker_and_resumes_to_the_uninterrupted_result
     saved = torch.load(state, weights_only=True)
     assert 1 <= saved["epoch"] < 10
     saved["history"][0]["lr"] = -1.0
-    checkpoint.save_state(state, saved)
+    resume.save_state(state, saved)
     train_item(killed, params)
     train_item(clean, params)
 
-    curves = pd.read_csv(killed / paths.train_curves_dir("vit", 0) / "lr.tsv", sep="\t")
+    curves = pd.read_csv(curve_file(killed / paths.train_curves_dir("vit", 0), "lr"), sep="\t")
     assert curves["lr"].iloc[0] == -1.0 and len(curves) == 10
     for weights in ("best.pt", "swa.pt"):
         a = checkpoint.load_weights(killed / paths.train_item_dir("vit", 0) / weights)
@@ -170,10 +172,10 @@ def test_torchrun_without_ddp_is_an_error(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(GrocerError, match="started by torchrun .2 processes. but train.distributed is 'none'"):
-        distributed.join(tiny_params().train)
+        distributed.join(tiny_params().train, Runtime())
 
 
 def test_ddp_needs_cuda_or_cpu(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     with pytest.raises(GrocerError, match="ddp runs on CUDA or the CPU, not on mps"):
-        distributed.launch(["train"], tiny_params({"device": "mps", "distributed": "ddp", "nproc": 2}).train)
+        distributed.launch(["train"], tiny_params({"distributed": "ddp", "nproc": 2}).train, Runtime(device="mps"))

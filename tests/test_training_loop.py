@@ -5,14 +5,15 @@ import pytest
 import torch
 
 from support.params import make_params
-from grocer.training import checkpoint, loop
-from grocer.training.augment import build_eval_transforms, build_train_transforms
+from grocer.training import loop, resume
+from grocer.training.augment import EvalView, build_eval_transforms, build_train_transforms
 from grocer.training.data import CachedImages, Preprocess, Split
 from grocer.training.distributed import SINGLE, World
 from grocer.training.loop import EpochItems, FitConfig, fit, train_loader
-from grocer.training.models import create_model, normalization
+from grocer.training.models import create_model, eval_view, normalization
 from grocer.training.objectives import MultiClass
 from grocer.params import ZooModel
+from grocer.runtime import Runtime
 from support.training_project import class_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -30,10 +31,10 @@ def splits():
     return Split(images, rows[~val], labels[~val]), Split(images, rows[val], labels[val])
 
 
-def run_fit(tmp_path, splits, epochs=3, arch="test_efficientnet", name="run", drop_rate=0.0, **train):
+def run_fit(tmp_path, splits, epochs=3, arch="test_efficientnet", name="run", drop_rate=0.0, num_workers=0, **train):
     """A tiny fit; the train params are the repo's with `train` overrides."""
     overrides = {"batch_size": 8, "epochs": epochs, "warmup_epochs": 1, "swa_start": None, "mix_prob": 0.3,
-                 "mix_off_epochs": 1, "num_workers": 0, **train}
+                 "mix_off_epochs": 1, **train}
     params = make_params({"train": overrides})
     entry = ZooModel(arch=arch, pretrained=False, pretrained_file=None, channels_last=False, drop_rate=drop_rate,
                      drop_path_rate=0.0)
@@ -42,9 +43,10 @@ def run_fit(tmp_path, splits, epochs=3, arch="test_efficientnet", name="run", dr
     mean, std = normalization(model)
     prep = Preprocess(mean, std, False, torch.device("cpu"))
     objective = MultiClass(N_CLASSES, None, params.train.label_smoothing)
-    cfg = FitConfig.from_params(params.train, epochs)
+    cfg = FitConfig.from_params(params.train, epochs, Runtime(num_workers=num_workers))
     train, val = splits
-    transforms = (build_train_transforms(params.aug, 32), build_eval_transforms(32))
+    view = eval_view(model)
+    transforms = (build_train_transforms(params.aug, 32, view), build_eval_transforms(32, view))
     result = fit(model, objective, train, val, transforms, cfg, prep, tmp_path / name / "state.pt", "key", name)
     return result, model
 
@@ -70,7 +72,7 @@ def test_same_params_same_run(tmp_path, splits):
 
 def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, splits, monkeypatch):
     reference, reference_model = run_fit(tmp_path, splits, name="reference", swa_start=1, sam=True)
-    real_save = checkpoint.save_state
+    real_save = resume.save_state
     saved_epochs = []
 
     def save_then_interrupt(path, state):
@@ -79,7 +81,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, splits, m
         if state["epoch"] == 2 and len(saved_epochs) == 2:
             raise KeyboardInterrupt  # Ctrl-C right after epoch 2's state is on disk
 
-    monkeypatch.setattr(checkpoint, "save_state", save_then_interrupt)
+    monkeypatch.setattr(resume, "save_state", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_fit(tmp_path, splits, name="resumed", swa_start=1, sam=True)
     resumed, resumed_model = run_fit(tmp_path, splits, name="resumed", swa_start=1, sam=True)
@@ -93,8 +95,8 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, splits, m
 def test_a_state_of_another_run_is_not_resumed(tmp_path, splits):
     state_file = tmp_path / "run" / "state.pt"
     run_fit(tmp_path, splits, epochs=2)
-    assert checkpoint.load_state(state_file, "key")["epoch"] == 2
-    assert checkpoint.load_state(state_file, "another key") is None
+    assert resume.load_state(state_file, "key")["epoch"] == 2
+    assert resume.load_state(state_file, "another key") is None
 
 
 def test_mixing_stops_for_the_last_epochs(tmp_path, splits, monkeypatch):
@@ -138,10 +140,11 @@ def test_gradients_are_clipped_to_grad_clip(tmp_path, splits, monkeypatch):
 def test_weighted_sampler_balances_classes(splits):
     images, _ = splits
     labels = np.array([0] * 20 + [1] * 4)
-    dataset = CachedImages(Split(images.images, images.rows, labels), build_eval_transforms(32))
+    view = EvalView(0.875, "bilinear")
+    dataset = CachedImages(Split(images.images, images.rows, labels), build_eval_transforms(32, view))
     counts = {}
     for sampler in ("shuffle", "weighted"):
-        cfg = FitConfig.from_params(make_params({"train": {"sampler": sampler, "batch_size": 4}}).train, 3)
+        cfg = FitConfig.from_params(make_params({"train": {"sampler": sampler, "batch_size": 4}}).train, 3, Runtime())
         loader, items = train_loader(dataset, cfg, SINGLE, pin_memory=False)
         drawn = []
         for epoch in range(5):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -16,10 +15,11 @@ from grocer.params import ParamsError
 from grocer.imagecache import load_cache
 from grocer.predictions import read_predictions
 from grocer.stages import train
-from grocer.training import checkpoint
+from grocer.training import checkpoint, resume
 from grocer.training.augment import build_eval_transforms
 from grocer.training.data import Split, predict
 from grocer.training.device import Precision
+from grocer.training.live import curve_file
 from support.training_project import kill_after_an_epoch, write_training_inputs
 from support.params import tiny_params
 
@@ -52,7 +52,7 @@ def test_train_item_outputs(project):
 
     metrics = json.loads(paths.train_metrics("convnext", 0).read_text())
     assert set(metrics) == {"val_loss", "acc", "macro_f1", "errors", "epochs", "best_epoch", "chosen_swa",
-                            "n_train", "n_val"}
+                            "n_train", "n_val", "step"}  # dvclive's summary: the last step too
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values())
     assert metrics["n_val"] == len(fold_ids) and metrics["chosen_swa"] == int(final["chosen"] == "swa")
     accuracy = float(np.mean(np.argmax(oof.probs, 1) == folds.loc[folds["fold"] == 0, "label"].map(CLASSES.index)))
@@ -60,7 +60,7 @@ def test_train_item_outputs(project):
 
     curves = paths.train_curves_dir("convnext", 0)
     for name in ("train/loss", "val/loss", "train/acc", "val/acc", "val/f1", "lr"):
-        table = pd.read_csv(curves / f"{name}.tsv", sep="\t")
+        table = pd.read_csv(curve_file(curves, name), sep="\t")
         assert table["step"].tolist() == [0, 1], name
     assert not paths.train_scratch("convnext", 0).exists()  # resume state is dropped once the item is written
 
@@ -69,7 +69,7 @@ def test_train_item_outputs(project):
     assert trained.classes == CLASSES and not trained.model.training
     cache = load_cache()
     split = Split(cache.train, cache.train_rows(fold_ids), np.zeros(len(fold_ids), np.int64))
-    logits = predict(trained.model, split, build_eval_transforms(32), trained.prep, 8, "none",
+    logits = predict(trained.model, split, build_eval_transforms(32, trained.view), trained.prep, 8, "none",
                      Precision(torch.device("cpu"), amp=False, sam=False))
     assert np.allclose(logits, oof.logits, atol=1e-5)
 
@@ -103,7 +103,7 @@ def test_stage2_fine_tunes_at_its_resolution_and_keeps_the_lower_val_loss(projec
     assert {metrics["stage1_val_loss"], metrics["stage2_val_loss"]} == {2.0, 1.0 if better == 2 else 3.0}
     config = json.loads((paths.train_item_dir("convnext", 0) / "config.json").read_text())
     assert config["img_size"] == (40 if better == 2 else 32)
-    assert pd.read_csv(paths.train_curves_dir("convnext", 0) / "lr.tsv", sep="\t")["step"].tolist() == [0, 1, 2, 3]
+    assert pd.read_csv(curve_file(paths.train_curves_dir("convnext", 0), "lr"), sep="\t")["step"].tolist() == [0, 1, 2, 3]
     trained = checkpoint.load_final(paths.train_item_dir("convnext", 0), torch.device("cpu"))
     assert trained.img_size == config["img_size"]
 
@@ -116,26 +116,6 @@ def test_stage2_needs_its_resolution_in_the_cache(project):
     with pytest.raises(GrocerError, match="images are 40px, train.stage2.img_size is 64px; run `dvc repro cache`"):
         train.run(tiny_params(stage2, cache={"img_size": 64}), "convnext", 0)
     assert not paths.train_scratch("convnext", 0).exists()
-
-
-def test_curves_are_plain_files_even_in_a_git_repo_without_commits(tmp_path, monkeypatch):
-    """`dvc repro` right after `git init`: the curves must not depend on the git history (dvclive's
-    Live() raised "SCMError: Empty git repo" there) nor touch the repository."""
-    monkeypatch.chdir(tmp_path)
-    subprocess.run(["git", "init", "-q"], check=True)
-    history = [{"train_loss": 1.5, "val_loss": 1.25, "train_acc": 0.5, "val_acc": 0.625, "val_f1": 0.5, "lr": 0.01},
-               {"train_loss": 1.0, "val_loss": 1.125, "train_acc": 0.75, "val_acc": 0.75, "val_f1": 0.7, "lr": 0.005}]
-    train.write_curves(paths.train_curves_dir("m", 0), history)
-
-    table = pd.read_csv(paths.train_curves_dir("m", 0) / "val" / "loss.tsv", sep="\t")
-    assert table.columns.tolist() == ["step", "loss"] and table["loss"].tolist() == [1.25, 1.125]
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if ".git" not in p.parts) == [
-        "plots", "plots/train", "plots/train/m-f0", "plots/train/m-f0/lr.tsv", "plots/train/m-f0/train",
-        "plots/train/m-f0/train/acc.tsv", "plots/train/m-f0/train/loss.tsv", "plots/train/m-f0/val",
-        "plots/train/m-f0/val/acc.tsv", "plots/train/m-f0/val/f1.tsv", "plots/train/m-f0/val/loss.tsv",
-    ]  # nothing else: no .dvc/ from a `dvc init`
-    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], check=True, capture_output=True, text=True)
-    assert staged.stdout == ""
 
 
 def test_options_reach_the_run(project):
@@ -185,12 +165,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     assert not (killed / paths.train_metrics("convnext", 0)).exists()
 
     monkeypatch.chdir(killed)
-    interrupted_at = checkpoint.load_state(state, torch.load(state, weights_only=True)["key"])["epoch"]
+    interrupted_at = resume.load_state(state, torch.load(state, weights_only=True)["key"])["epoch"]
     assert 1 <= interrupted_at < 8
     saved = []
-    real_save = checkpoint.save_state
+    real_save = resume.save_state
     with monkeypatch.context() as spy:
-        spy.setattr(checkpoint, "save_state", lambda path, s: saved.append(s["epoch"]) or real_save(path, s))
+        spy.setattr(resume, "save_state", lambda path, s: saved.append(s["epoch"]) or real_save(path, s))
         train.run(params, "convnext", 0)
     assert saved[0] == interrupted_at + 1  # resumed where it was killed, not restarted
 

@@ -3,6 +3,7 @@
 import math
 
 import albumentations as A
+import cv2
 import numpy as np
 import pytest
 import timm
@@ -14,13 +15,14 @@ from grocer.params import AugParams, ParamsError, ZooModel
 from grocer.training import augment, tta
 from grocer.training.device import resolve_device
 from grocer.training.mix import MixConfig, cutmix_box, mix_batch
-from grocer.training.models import create_model
+from grocer.training.models import create_model, eval_view, normalization
 from grocer.training.objectives import Binary, MultiClass, balanced_class_weights
 from grocer.training.sam import SAM
 from grocer.training.schedule import lr_at
 
 # ---------------------------------------------------------------- augment
 
+VIEW = augment.EvalView(crop_pct=0.875, interpolation="bilinear")  # timm's default data config
 STRONG = {"crop_scale": 0.35, "flips": "square", "degrade_prob": 0.3, "dropout_prob": 0.5}
 
 
@@ -37,8 +39,8 @@ def walk(transform):
 
 
 def test_no_color_profile_has_no_colour_op_and_full_has_them():
-    full = walk(augment.build_train_transforms(aug("full"), 32))
-    no_color = walk(augment.build_train_transforms(aug("no_color"), 32))
+    full = walk(augment.build_train_transforms(aug("full"), 32, VIEW))
+    no_color = walk(augment.build_train_transforms(aug("no_color"), 32, VIEW))
     assert {type(t) for t in full} >= set(augment.COLOR_TRANSFORMS)
     assert not [t for t in no_color if isinstance(t, augment.COLOR_TRANSFORMS)]
     # every pixel-level op left in no_color is a colour-neutral degradation
@@ -51,8 +53,8 @@ def test_no_color_profile_has_no_colour_op_and_full_has_them():
 
 def test_no_color_keeps_grey_grey_and_full_does_not():
     grey = np.repeat(np.random.default_rng(0).integers(0, 255, (40, 40, 1), dtype=np.uint8), 3, axis=2)
-    no_color = augment.build_train_transforms(aug("no_color"), 32)
-    full = augment.build_train_transforms(aug("full"), 32)
+    no_color = augment.build_train_transforms(aug("no_color"), 32, VIEW)
+    full = augment.build_train_transforms(aug("full"), 32, VIEW)
     augment.reseed(no_color, 0)
     augment.reseed(full, 0)
     for _ in range(40):
@@ -69,14 +71,14 @@ def test_no_color_keeps_grey_grey_and_full_does_not():
 
 def test_none_profile_is_the_deterministic_eval_pipeline():
     image = np.random.default_rng(1).integers(0, 255, (40, 40, 3), dtype=np.uint8)
-    none = augment.build_train_transforms(aug("none"), 32)
-    a, b = none(image=image)["image"], augment.build_eval_transforms(32)(image=image)["image"]
+    none = augment.build_train_transforms(aug("none"), 32, VIEW)
+    a, b = none(image=image)["image"], augment.build_eval_transforms(32, VIEW)(image=image)["image"]
     assert a.shape == (32, 32, 3) and np.array_equal(a, b)
 
 
 def test_reseed_makes_augmentation_reproducible():
     image = np.random.default_rng(2).integers(0, 255, (40, 40, 3), dtype=np.uint8)
-    pipeline = augment.build_train_transforms(aug("full"), 32)
+    pipeline = augment.build_train_transforms(aug("full"), 32, VIEW)
     augment.reseed(pipeline, 5)
     first = [pipeline(image=image)["image"] for _ in range(5)]
     augment.reseed(pipeline, 5)
@@ -85,23 +87,23 @@ def test_reseed_makes_augmentation_reproducible():
 
 def test_strength_params_reach_their_ops():
     light = walk(augment.build_train_transforms(aug("no_color", crop_scale=0.7, flips="horizontal",
-                                                    degrade_prob=0.1, dropout_prob=0.0), 32))
+                                                    degrade_prob=0.1, dropout_prob=0.0), 32, VIEW))
     crop = next(t for t in light if isinstance(t, A.RandomResizedCrop))
     assert tuple(crop.scale) == (0.7, 1.0)
     assert [type(t) for t in light if isinstance(t, (A.HorizontalFlip, A.SquareSymmetry))] == [A.HorizontalFlip]
     assert next(t for t in light if isinstance(t, A.CoarseDropout)).p == 0.0
-    degradations = next(t for t in augment.build_train_transforms(aug("no_color", degrade_prob=0.1), 32).transforms
-                        if isinstance(t, A.OneOf))
+    degraded = augment.build_train_transforms(aug("no_color", degrade_prob=0.1), 32, VIEW)
+    degradations = next(t for t in degraded.transforms if isinstance(t, A.OneOf))
     assert degradations.p == 0.1
-    unflipped = walk(augment.build_train_transforms(aug("no_color", flips="none"), 32))
+    unflipped = walk(augment.build_train_transforms(aug("no_color", flips="none"), 32, VIEW))
     assert not [t for t in unflipped if isinstance(t, (A.HorizontalFlip, A.SquareSymmetry))]
-    square = walk(augment.build_train_transforms(aug("no_color", flips="square"), 32))
+    square = walk(augment.build_train_transforms(aug("no_color", flips="square"), 32, VIEW))
     assert [type(t) for t in square if isinstance(t, (A.HorizontalFlip, A.SquareSymmetry))] == [A.SquareSymmetry]
 
 
 def test_unknown_profile_is_an_error():
     with pytest.raises(GrocerError, match="aug.profile"):
-        augment.build_train_transforms(aug("rainbow"), 32)
+        augment.build_train_transforms(aug("rainbow"), 32, VIEW)
 
 
 # ---------------------------------------------------------------- TTA
@@ -283,6 +285,30 @@ def test_pretrained_file_loads_through_timm(tmp_path):
         create_model(zoo(pretrained=True, pretrained_file=str(tmp_path / "missing.pth")), 3, 32)
 
 
+@pytest.mark.parametrize(("arch", "crop_pct", "interpolation", "mean"), [
+    # timm's default data config is (0.875, bilinear, ImageNet mean): each of these differs
+    ("deit3_small_patch16_224.fb_in22k_ft_in1k", 1.0, "bicubic", (0.485, 0.456, 0.406)),
+    ("convnext_small.fb_in22k_ft_in1k", 0.875, "bicubic", (0.485, 0.456, 0.406)),
+    ("test_convnext", 0.95, "bicubic", (0.5, 0.5, 0.5)),
+])
+def test_evaluation_follows_the_pretrained_config_of_the_arch(monkeypatch, arch, crop_pct, interpolation, mean):
+    """timm's resolve_model_data_config of the arch's pretrained_cfg, read without loading weights."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a download attempt would fail the test
+    model = create_model(zoo(arch=arch), 3, 224 if arch.startswith("deit3") else 32)
+    view = eval_view(model)
+    assert (view.crop_pct, view.interpolation) == (crop_pct, interpolation)
+    assert normalization(model)[0] == pytest.approx(mean)
+
+    image = np.random.default_rng(4).integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    out = augment.build_eval_transforms(32, view)(image=image)["image"]
+    side = round(32 / crop_pct)  # resized with the weights' interpolation, then centre-cropped
+    resized = cv2.resize(image, (side, side), interpolation=augment.INTERPOLATIONS[interpolation])
+    start = (side - 32) // 2
+    assert np.array_equal(out, resized[start:start + 32, start:start + 32])
+    if crop_pct == 1.0:  # deit3: the whole image, no crop
+        assert np.array_equal(out, cv2.resize(image, (32, 32), interpolation=cv2.INTER_CUBIC))
+
+
 def test_vit_gets_the_image_size_and_channels_last_is_applied():
     vit = create_model(zoo(arch="test_vit"), 4, 32)
     assert vit(torch.rand(1, 3, 32, 32)).shape == (1, 4)
@@ -295,5 +321,5 @@ def test_device_resolution():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
     if not torch.cuda.is_available():
-        with pytest.raises(GrocerError, match="train.device"):
+        with pytest.raises(GrocerError, match="device: 'cuda' requested"):
             resolve_device("cuda")

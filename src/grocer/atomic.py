@@ -23,6 +23,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from grocer.interrupt import signals_held
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -99,16 +101,18 @@ class Staged:
         return tmp
 
     def _commit(self) -> None:
-        for tmp, target in self._moves:
-            # mkstemp/mkdtemp make 0600/0700; outputs get the usual modes
-            os.chmod(tmp, (0o777 if tmp.is_dir() else 0o666) & ~_umask())
-            if tmp.is_dir() and target.exists():
-                old = _temp_beside(target, directory=True)
-                os.replace(target, old)  # onto the empty temp dir, then out of the way
+        replaced = []
+        with signals_held():  # Ctrl+C between two renames would leave a directory missing
+            for tmp, target in self._moves:
+                # mkstemp/mkdtemp make 0600/0700; outputs get the usual modes
+                os.chmod(tmp, (0o777 if tmp.is_dir() else 0o666) & ~_umask())
+                if tmp.is_dir() and target.exists():
+                    old = _temp_beside(target, directory=True)
+                    os.replace(target, old)  # onto the empty temp dir, then out of the way
+                    replaced.append(old)
                 os.replace(tmp, target)
-                _remove(old)
-            else:
-                os.replace(tmp, target)
+        for old in replaced:
+            _remove(old)  # interrupted here, it is debris that the next write removes
 
     def _discard(self) -> None:
         for tmp, _ in self._moves:

@@ -201,6 +201,11 @@ def verify_fingerprint(value: str | None, where: Path) -> None:
         raise GrocerError(f"{where}: built from a different test set than ingest's ({value[:12]} vs {recorded[:12]})")
 
 
+def split_rows(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The rows of `split` ("train" or "test") of ingest's manifest (paths.MANIFEST), in its order."""
+    return manifest[manifest["split"] == split]
+
+
 def load_classes() -> list[str]:
     if not paths.CLASSES.is_file():
         raise GrocerError(f"{paths.CLASSES}: missing; run `dvc repro ingest` first")

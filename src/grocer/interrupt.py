@@ -17,6 +17,7 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -50,13 +51,28 @@ def on_signals_raise() -> None:
 
 @contextmanager
 def signals_held() -> Iterator[None]:
-    """Signals to this process wait until the block ends: processes forked inside it start
-    with them blocked (and unblock them once they ignore them, see ignore_signals)."""
+    """SIGINT and SIGTERM wait until the block ends, then act as usual.
+
+    Two holds: this thread's signal mask, so that processes forked inside start with them
+    blocked (they unblock them once they ignore them, see ignore_signals); and a handler
+    that only notes them, because the kernel hands a signal to any thread not blocking it
+    (torch's and OpenMP's threads do not) and Python then runs the handler here anyway.
+    In another thread (a web server's) it holds nothing: Python runs handlers in the main one.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: noted.append(signum)) for signum in SIGNALS}
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # a signal that came to this thread: noted now
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 def ignore_signals(parent_pid: int) -> None:

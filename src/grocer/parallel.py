@@ -1,8 +1,10 @@
 """Map a function over many images on every core, keeping the input order, lazily.
 
-The workers ignore Ctrl+C and SIGTERM and die with this process (grocer.interrupt):
-when the map stops early (an error, `Interrupted`, the consumer giving up) they are
-killed at once, not left to finish the queue or to block on a lock a dying sibling held.
+The workers ignore Ctrl+C and SIGTERM and die with this process (grocer.interrupt).
+When the map stops early (an error, `Interrupted`, the consumer giving up), the items not
+yet handed to a worker are cancelled and the workers finish the few chunks they hold, then
+exit. They are not killed: one killed while it held a queue's lock, or while it wrote a
+result, left the others, or this process's result reader, blocked for ever.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 SERIAL_BELOW = 64  # a process pool costs more than it saves on a handful of images
+CHUNK = 8  # items per task: enough to amortise the queues, few enough that an interrupt waits little
 
 
 def map_in_processes(
@@ -32,14 +35,9 @@ def map_in_processes(
         yield from map(function, items)
         return
     pool = ProcessPoolExecutor(workers, initializer=ignore_signals, initargs=(os.getpid(),))
-    finished = False
     try:
         with signals_held():  # the workers are forked here: none may catch a signal before it ignores it
-            results = pool.map(function, items, chunksize=32)
+            results = pool.map(function, items, chunksize=CHUNK)
         yield from results
-        finished = True
     finally:
-        if not finished:
-            for worker in list(pool._processes.values()):  # no public way to stop running work
-                worker.kill()
         pool.shutdown(cancel_futures=True)

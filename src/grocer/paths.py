@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
+LOCAL_SETTINGS = Path("grocer.local.yaml")  # machine-local runtime settings (grocer.runtime), git-ignored
 
 SAMPLE_DIR = Path("data/sample")
 SAMPLE_TRUTH_DIR = Path("data/sample_truth")
@@ -48,6 +49,9 @@ MODELS_DIR = Path("models")
 METRICS_DIR = Path("metrics")
 PLOTS_DIR = Path("plots")
 FINAL_METRICS = METRICS_DIR / "final.json"  # written by `submit`: the evolution table
+MODELS_METRICS = METRICS_DIR / "models.json"  # written by `blend`: OOF and fold accuracies, weight per model
+RISK_METRICS = METRICS_DIR / "risk.json"  # written by `audit`: the headline risk figures of audit.json
+RUNNING_METRICS = METRICS_DIR / "running.json"  # git-tracked, {} at rest: the running train/pair item's epoch
 AUDIT_GROUPS = PLOTS_DIR / "audit_groups.csv"  # per-group OOF accuracy, worst first (`audit`)
 AUDIT_CONFUSIONS = PLOTS_DIR / "audit_confusions.csv"  # the largest confusions, by name (`audit`)
 CONFUSION_ROWS = PLOTS_DIR / "confusion.csv"  # actual,predicted per final OOF row (`report`)
@@ -78,13 +82,15 @@ def train_item_dir(model: str, fold: int) -> Path:
     return MODELS_DIR / model / f"fold{fold}"
 
 
-def train_metrics(model: str, fold: int) -> Path:
-    return METRICS_DIR / "train" / f"{model}-f{fold}.json"
-
-
 def train_curves_dir(model: str, fold: int) -> Path:
-    """One train item's per-epoch curves, <curve>.tsv each (read by `report` into TRAIN_CURVES)."""
+    """One train item's dvclive directory: per-epoch curves and its final scalars
+    (grocer.training.live; `report` draws every item's curves in TRAIN_CURVES)."""
     return PLOTS_DIR / "train" / f"{model}-f{fold}"
+
+
+def train_metrics(model: str, fold: int) -> Path:
+    """One train item's final scalars: dvclive's summary in its directory."""
+    return train_curves_dir(model, fold) / "metrics.json"
 
 
 def train_scratch(model: str, fold: int) -> Path:
@@ -114,8 +120,14 @@ def pair_item_dir(pair: str, fold: int) -> Path:
     return MODELS_DIR / "pairs" / pair / f"f{fold}"
 
 
+def pair_curves_dir(pair: str, fold: int) -> Path:
+    """One pair item's dvclive directory, as train_curves_dir."""
+    return PLOTS_DIR / "pairs" / f"{pair}-f{fold}"
+
+
 def pair_metrics(pair: str, fold: int) -> Path:
-    return METRICS_DIR / "pairs" / f"{pair}-f{fold}.json"
+    """One pair item's final scalars: dvclive's summary in its directory."""
+    return pair_curves_dir(pair, fold) / "metrics.json"
 
 
 def pair_scratch(pair: str, fold: int) -> Path:

@@ -6,6 +6,8 @@ A table of test predictions carries the fingerprint of the test set it was made 
 (ingest's sha256) in its parquet metadata, `test_fingerprint`.
 A file from outside the pipeline (a blend source) may hold probabilities only, as parquet
 or CSV: `read_probabilities`.
+A pair expert's table (models/pairs/<a-b>/f<k>/) holds `image_id` and `prob_b`, P(class b |
+the image is a or b): `write_expert_table`, `read_expert_table`.
 """
 
 from __future__ import annotations
@@ -89,3 +91,38 @@ def read_probabilities(path: Path, classes: list[str]) -> tuple[list[str], np.nd
     if not (np.isfinite(probs).all() and (probs >= 0).all()) or not np.allclose(probs.sum(axis=1), 1, atol=1e-3):
         raise GrocerError(f"{path}: prob_ columns must be probabilities summing to 1 per row")
     return frame["image_id"].astype(str).tolist(), probs
+
+
+def no_extra_ids(table_ids: list[str], ids: list[str], where: Path) -> None:
+    """A table may not hold ids beyond `ids` (a stale output would)."""
+    extra = set(table_ids) - set(ids)
+    if extra:
+        raise GrocerError(f"{where}: {len(extra)} row(s) not expected here, e.g. {sorted(extra)[:3]} (stale output?)")
+
+
+def write_expert_table(path: Path, ids: list[str], prob_b: np.ndarray, test_fingerprint: str | None = None) -> None:
+    table = pd.DataFrame({"image_id": list(ids), "prob_b": prob_b})
+    if test_fingerprint is not None:  # test tables, as in write_predictions
+        table.attrs["test_fingerprint"] = test_fingerprint
+    atomic.write_frame(path, table)
+
+
+def read_expert_table(path: Path, ids: list[str]) -> tuple[np.ndarray, str | None]:
+    """The expert's prob_b for `ids`, in that order (the table must cover exactly those ids),
+    and the test set's fingerprint the table carries (None when it carries none)."""
+    frame = pd.read_parquet(path)
+    missing_cols = [c for c in ("image_id", "prob_b") if c not in frame.columns]
+    if missing_cols:
+        raise GrocerError(f"{path}: missing column(s) {missing_cols}")
+    if frame["image_id"].duplicated().any():
+        raise GrocerError(f"{path}: duplicate image_id {frame['image_id'][frame['image_id'].duplicated()].iloc[0]!r}")
+    table_ids = frame["image_id"].astype(str)
+    no_extra_ids(table_ids.tolist(), ids, path)
+    position = pd.Index(table_ids).get_indexer(ids)
+    if (position < 0).any():
+        missing = [i for i, p in zip(ids, position) if p < 0]
+        raise GrocerError(f"{path}: no prediction for {len(missing)} id(s), e.g. {missing[:3]}")
+    prob_b = frame["prob_b"].to_numpy(np.float64)[position]
+    if not (np.isfinite(prob_b).all() and (prob_b >= 0).all() and (prob_b <= 1).all()):
+        raise GrocerError(f"{path}: prob_b must be probabilities in [0, 1] (found NaN or out-of-range values)")
+    return prob_b, frame.attrs.get("test_fingerprint")

@@ -33,8 +33,8 @@ TRAINING = {
     },
     # every trick on (mixing, SWA, strong augmentation), so the tests exercise them
     "aug": {"crop_scale": 0.35, "flips": "square", "degrade_prob": 0.3, "dropout_prob": 0.5},
-    "train": {"device": "cpu", "img_size": 32, "epochs": 2, "batch_size": 8, "warmup_epochs": 1,
-              "swa_start": 1, "mix_prob": 0.3, "mix_off_epochs": 1, "num_workers": 0},
+    "train": {"img_size": 32, "epochs": 2, "batch_size": 8, "warmup_epochs": 1,
+              "swa_start": 1, "mix_prob": 0.3, "mix_off_epochs": 1},
     "pairs": {"list": ["class0-class1"], "model": "effnet", "epochs": 2},
 }
 

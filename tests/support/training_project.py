@@ -19,7 +19,7 @@ import pandas as pd
 from support.dataset import write_test_set
 from grocer import paths
 from grocer.imagecache import save_cache
-from grocer.stages import train
+from grocer.training import resume
 
 
 
@@ -73,7 +73,7 @@ def write_training_inputs(
 def kill_after_an_epoch(root: Path, model: str, env: dict) -> Path:
     """Start `grocer train --model <model> --fold 0` in `root`, SIGKILL it once its resume state
     exists (an epoch is done), and return the state file's path."""
-    state = root / paths.train_scratch(model, 0) / train.STATE_FILE
+    state = root / paths.train_scratch(model, 0) / resume.STATE_FILE
     process = subprocess.Popen([sys.executable, "-m", "grocer.cli", "train", "--model", model, "--fold", "0"],
                                cwd=root, env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300

@@ -30,7 +30,7 @@ import pandas as pd
 
 from grocer import paths
 from grocer.cleaning.duplicates import duplicate_groups
-from grocer.dataset import read_csv
+from grocer.dataset import read_csv, split_rows
 from grocer.errors import GrocerError
 from grocer.params import Params
 from grocer.predictions import read_predictions
@@ -141,7 +141,7 @@ def load_catalog(params: Params, order: str, root: Path = Path(".")) -> Catalog:
     if not manifest_path.is_file():
         raise GrocerError(f"{paths.MANIFEST}: missing; run `dvc repro clean` first")
     manifest = pd.read_parquet(manifest_path)
-    train = manifest[manifest["split"] == "train"].set_index("image_id")
+    train = split_rows(manifest, "train").set_index("image_id")
     classes_file = root / paths.CLASSES
     if not classes_file.is_file():
         raise GrocerError(f"{paths.CLASSES}: missing; run `dvc repro ingest` first")

@@ -169,10 +169,16 @@ def no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return obj
 
 
-def next_event_id(session: str, existing: Sequence[Event], offset: int = 0) -> str:
-    """`<session>-<n>` with n one past the largest number in the journal (plus `offset`,
-    for the later events of one batch)."""
-    return f"{session}-{max((e.number for e in existing), default=0) + 1 + offset}"
+def next_event_ids(session: str, existing: Sequence[Event], count: int) -> list[str]:
+    """`count` ids `<session>-<n>`, n counting on from the largest number in the journal
+    (found once: per event it made a 40-image page on a 10,000-line journal take 0.6 s)."""
+    first = max((e.number for e in existing), default=0) + 1
+    return [f"{session}-{first + k}" for k in range(count)]
+
+
+def next_event_id(session: str, existing: Sequence[Event]) -> str:
+    """`<session>-<n>` with n one past the largest number in the journal."""
+    return next_event_ids(session, existing, 1)[0]
 
 
 def parse(text: str, path: Path, first_line: int = 1, seen: frozenset[str] = frozenset()) -> list[Event]:

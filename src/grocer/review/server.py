@@ -139,8 +139,8 @@ def create_app(
             raise HTTPException(404, f"image {image_id!r} is not a reviewable image of this dataset")
         return item
 
-    def decided() -> dict[str, Decision]:
-        return {d.event.image_id: d for d in log.live()}
+    def decided(live: list[Decision] | None = None) -> dict[str, Decision]:
+        return {d.event.image_id: d for d in (log.live() if live is None else live)}
 
     def reviewed(done: dict[str, Decision]) -> int:
         """Decided images of the review queues (not counting copies decided in the duplicates view)."""
@@ -183,8 +183,8 @@ def create_app(
         }
 
     def state(request: Request) -> JSONResponse:
-        done = decided()
         live = log.live()
+        done = decided(live)
         reviewable = reviewed(done)
         return JSONResponse({
             "session": session, "journal": str(journal_rel), "variant": params.clean.variant,
@@ -274,7 +274,7 @@ def create_app(
 
     def summary(request: Request) -> JSONResponse:
         live = log.live()
-        done = decided()
+        done = decided(live)
         totals = Counter(d.event.action for d in done.values())
         relabels = Counter(f"{d.event.label} -> {d.event.new_label}" for d in done.values() if d.event.action == "relabel")
         return JSONResponse({
@@ -313,13 +313,14 @@ def create_app(
                 if item.image_id in live:
                     raise Conflict(f"{item.image_id!r} is already decided in session {session!r}; undo it first")
             stamp = journal.now()
+            ids = journal.next_event_ids(session, existing, len(wanted))
             return [
                 Event(
-                    event_id=journal.next_event_id(session, existing, k), time=stamp, session=session,
+                    event_id=event_id, time=stamp, session=session,
                     image_id=item.image_id, sha256=hashes[item.image_id], label=item.label, action=action,
                     new_label=new_label, undoes=None,
                 )
-                for k, (item, action, new_label) in enumerate(wanted)
+                for event_id, (item, action, new_label) in zip(ids, wanted)
             ]
 
         return build
@@ -367,13 +368,14 @@ def create_app(
                 raise Conflict(f"{missing[0]!r} is not a live decision of session {session!r}")
             chosen = [by_id[t] for t in reversed(targets)] if targets else [live[-1].event]
             stamp = journal.now()
+            ids = journal.next_event_ids(session, existing, len(chosen))
             return [
                 Event(
-                    event_id=journal.next_event_id(session, existing, k), time=stamp, session=session,
+                    event_id=event_id, time=stamp, session=session,
                     image_id=target.image_id, sha256=target.sha256, label=target.label, action="undo",
                     new_label=None, undoes=target.event_id,
                 )
-                for k, target in enumerate(chosen)
+                for event_id, target in zip(ids, chosen)
             ]
 
         events = await append(build)

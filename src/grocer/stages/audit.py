@@ -10,7 +10,8 @@ that never saw it. With `label_group` or `label` the group's other images were i
 training, so the numbers rank how hard each (seen) product code is; `logo_honest`
 (1 for `group`, else 0) records which one the metrics are.
 
-Writes metrics/audit.json, plots/audit_groups.csv (group, label, n, correct, acc,
+Writes metrics/audit.json (every number), metrics/risk.json (the headline figures of
+RISK_KEYS, what `dvc exp show` prints), plots/audit_groups.csv (group, label, n, correct, acc,
 below_min_acc; worst group first; header only without groups) and
 plots/audit_confusions.csv (the largest true -> predicted cells, by class name).
 """
@@ -26,12 +27,15 @@ from grocer import atomic, paths
 from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.audit import GroupTable, audit
 from grocer.ensemble.metrics import confusion, top_confusions
-from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
+from grocer.ensemble.inputs import load_oof_rows, read_stage_predictions
 from grocer.params import Params
 from grocer.stages.submit import read_final
 
 TOP_CONFUSIONS = 10  # rows of plots/audit_confusions.csv
 GROUP_COLUMNS = ["group", "label", "n", "correct", "acc", "below_min_acc"]
+# the risk in five columns: the bootstrap interval, the worst private-size holdout, the worst
+# class and the worst product code (without a group column, no group_acc_min)
+RISK_KEYS = ("boot_p05", "boot_p95", "holdout_min", "class_acc_min", "group_acc_min")
 
 
 def group_frame(table: GroupTable | None, classes: list[str], min_acc: float) -> pd.DataFrame:
@@ -82,3 +86,4 @@ def run(params: Params) -> None:
         staged.write_frame(paths.AUDIT_GROUPS, group_frame(table, classes, params.audit.min_acc))
         staged.write_frame(paths.AUDIT_CONFUSIONS, confusion_frame(rows.y, pred, classes))
         staged.write_json(paths.metrics_file("audit"), metrics)
+        staged.write_json(paths.RISK_METRICS, {key: metrics[key] for key in RISK_KEYS if key in metrics})

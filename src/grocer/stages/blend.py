@@ -13,8 +13,10 @@ teammate join the fold's members with weights of their own; the best single mode
 this run's. metrics/blend.json lists each source's members, their weights, and
 `optimistic: 1` when a source's OOF rows did not come from this run's folds.
 
-Writes data/predictions/blend/{oof,test}.parquet, weights.json and metrics/blend.json
-(every single model, the equal-weight blend, the fitted blend, the calibrated blend).
+Writes data/predictions/blend/{oof,test}.parquet, weights.json, metrics/blend.json
+(every single model, the equal-weight blend, the fitted blend, the calibrated blend) and
+metrics/models.json, the headline per model of this run for `dvc exp show`: its OOF
+accuracy, the worst of its folds' accuracies, and its mean blend weight.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.blend import blend_probs, fit_class_bias, fit_weights, log_probs
 from grocer.ensemble.crossfit import cross_fit, evaluation_folds
 from grocer.ensemble.metrics import oof_scores
-from grocer.ensemble_inputs import load_model_matrix, load_oof_rows
+from grocer.training.metrics import accuracy
+from grocer.ensemble.inputs import ModelMatrix, OofRows, load_model_matrix, load_oof_rows
 from grocer.params import Params
 from grocer.predictions import softmax, write_predictions
 
@@ -103,3 +106,16 @@ def run(params: Params) -> None:
             "class_bias": None if bias is None else dict(zip(classes, map(float, bias))),
         })
         staged.write_json(paths.metrics_file("blend"), metrics)
+        staged.write_json(paths.MODELS_METRICS, model_summary(matrix, rows, metrics))
+
+
+def model_summary(matrix: ModelMatrix, rows: OofRows, metrics: dict) -> dict:
+    """Per model: OOF accuracy, the worst accuracy of its folds, mean blend weight."""
+    summary = {}
+    for m, model in enumerate(matrix.models):
+        pred = matrix.oof_probs[m].argmax(axis=1)
+        fold_acc = [accuracy(rows.y[rows.fold == k], pred[rows.fold == k]) for k in matrix.folds]
+        section = metrics[f"model_{model}"]
+        summary[model] = {"oof_acc": section["oof_acc"], "fold_acc_min": float(np.min(fold_acc)),
+                          "weight": section["weight"]}
+    return summary

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from grocer import paths
-from grocer.dataset import verify_test_set
+from grocer.dataset import split_rows, verify_test_set
 from grocer.errors import GrocerError
 from grocer.imagecache import save_cache
 from grocer.images import DECODE_ERRORS, decode_rgb, resize_center_crop
@@ -41,9 +41,9 @@ def run(params: Params) -> None:
     fingerprint = verify_test_set(params.data)
     manifest = pd.read_parquet(paths.MANIFEST).set_index("image_id", drop=False)
     train_ids = pd.read_csv(paths.PREPARED_TRAIN, dtype=str, keep_default_na=False)["image_id"].tolist()
-    test = manifest[manifest["split"] == "test"]
+    test = split_rows(manifest, "test")
 
-    train_rows = manifest[manifest["split"] == "train"]
+    train_rows = split_rows(manifest, "train")
     unknown = [i for i in train_ids if i not in train_rows.index]
     if unknown:
         raise GrocerError(f"{paths.PREPARED_TRAIN}: {len(unknown)} id(s) not in the manifest, e.g. {unknown[:3]}")

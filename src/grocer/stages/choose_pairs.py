@@ -16,7 +16,7 @@ from __future__ import annotations
 from grocer import atomic, paths
 from grocer.dataset import load_classes
 from grocer.ensemble.metrics import confusion, most_confused_pairs
-from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
+from grocer.ensemble.inputs import load_oof_rows, read_stage_predictions
 from grocer.errors import GrocerError
 from grocer.pairs import slot_rank, split_pair, write_chosen
 from grocer.params import Params

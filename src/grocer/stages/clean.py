@@ -19,6 +19,7 @@ import pandas as pd
 from grocer import atomic, paths
 from grocer.cleaning import rules
 from grocer.cleaning.duplicates import duplicate_groups
+from grocer.dataset import split_rows
 from grocer.errors import GrocerError
 from grocer.params import CleanParams, Params
 
@@ -72,7 +73,7 @@ def clean_metrics(decisions: pd.DataFrame, flags: pd.DataFrame) -> dict:
 
 def run(params: Params) -> None:
     manifest = pd.read_parquet(paths.MANIFEST)
-    train = manifest[manifest["split"] == "train"].reset_index(drop=True)
+    train = split_rows(manifest, "train").reset_index(drop=True)
     flags = reason_flags(train, params.clean)
     decisions = decide(train, flags)
 

@@ -29,6 +29,8 @@ from grocer.errors import GrocerError
 from grocer.imagecache import ImageCache, load_cache
 from grocer.params import Params
 from grocer.predictions import read_predictions, softmax, write_predictions
+from grocer.runtime import Runtime
+from grocer.runtime import load as load_runtime
 from grocer.training.augment import build_eval_transforms
 from grocer.training.checkpoint import load_final
 from grocer.training.data import Split, predict
@@ -42,17 +44,18 @@ def run(params: Params, model: str) -> None:
     verify_test_set(params.data)
     cache = load_cache()
     verify_fingerprint(cache.test_fingerprint, paths.CACHE_DIR)
-    device = resolve_device(params.train.device)
-    use_threads(params.train.threads)
+    runtime = load_runtime()
+    use_threads(runtime.threads)
     with atomic.replace_dir(paths.model_predictions_dir(model)) as tmp:
         for fold in params.run.folds:
-            infer_fold(params, model, fold, classes, cache, device, tmp / paths.infer_dir(model, fold).name)
+            infer_fold(params, runtime, model, fold, classes, cache, tmp / paths.infer_dir(model, fold).name)
 
 
-def infer_fold(params: Params, model: str, fold: int, classes: list[str], cache: ImageCache, device: torch.device,
+def infer_fold(params: Params, runtime: Runtime, model: str, fold: int, classes: list[str], cache: ImageCache,
                out: Path) -> None:
     """The TTA predictions of train item (model, fold), written into the directory `out`."""
     item_dir = paths.train_item_dir(model, fold)
+    device = resolve_device(runtime.device)
     trained = load_final(item_dir, device)
     if trained.classes != classes:
         raise GrocerError(f"{item_dir}: trained on classes {trained.classes[:4]}..., {paths.CLASSES} now has "
@@ -64,12 +67,12 @@ def infer_fold(params: Params, model: str, fold: int, classes: list[str], cache:
         raise GrocerError(f"{item_dir}: validated on other rows than fold {fold} of {paths.FOLDS}; "
                           f"rerun `dvc repro train@{model}-{fold}`")
 
-    transform = build_eval_transforms(trained.img_size)
+    transform = build_eval_transforms(trained.img_size, trained.view)
     precision = Precision(device, params.train.amp, sam=False)
 
     def tta(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
         split = Split(images, rows, np.zeros(len(rows), dtype=np.int64))
-        return predict(trained.model, split, transform, trained.prep, params.train.batch_size, params.tta.mode,
+        return predict(trained.model, split, transform, trained.prep, runtime.eval_batch_size, params.tta.mode,
                        precision)
 
     oof_logits = tta(cache.train, cache.train_rows(oof_ids))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from grocer import atomic, paths
-from grocer.dataset import Contract, load_contract, fingerprint_record
+from grocer.dataset import Contract, fingerprint_record, load_contract, split_rows
 from grocer.errors import GrocerError
 from grocer.images import inspect_image
 from grocer.parallel import map_in_processes
@@ -35,12 +35,12 @@ def build_manifest(contract: Contract) -> pd.DataFrame:
 
 
 def ingest_metrics(manifest: pd.DataFrame, classes: list[str]) -> dict:
-    train = manifest[manifest["split"] == "train"]
+    train = split_rows(manifest, "train")
     readable = manifest[manifest["readable"]]
     short_side = readable[["width", "height"]].min(axis=1)
     return {
         "n_train": int(len(train)),
-        "n_test": int((manifest["split"] == "test").sum()),
+        "n_test": len(split_rows(manifest, "test")),
         "n_classes": len(classes),
         "n_groups": int(train["group"].nunique()),
         "n_unreadable": int((~manifest["readable"]).sum()),
@@ -55,7 +55,7 @@ def run(params: Params) -> None:
     contract = load_contract(params.data)
     manifest = build_manifest(contract)
 
-    test = manifest[manifest["split"] == "test"]
+    test = split_rows(manifest, "test")
     bad_test = test[~test["readable"]]
     if len(bad_test):
         first = bad_test.iloc[0]

@@ -26,7 +26,7 @@ from grocer.ensemble.crossfit import cross_fit, evaluation_folds
 from grocer.ensemble.metrics import binary_scores, oof_scores
 from grocer.ensemble.override import PairSetting, apply_all, candidates, tune_all
 from grocer.ensemble.temperature import fit_temperature, scale
-from grocer.ensemble_inputs import load_oof_rows, load_pair_experts, read_stage_predictions
+from grocer.ensemble.inputs import load_oof_rows, load_pair_experts, read_stage_predictions
 from grocer.pairs import pair_classes
 from grocer.params import Params
 from grocer.predictions import read_predictions, write_predictions

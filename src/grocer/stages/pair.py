@@ -13,16 +13,17 @@ Outputs in models/pairs/<a-b>/f<k>/ (grocer.paths.pair_item_dir):
   (grocer.training.checkpoint.load_final loads it);
 * oof.parquet: columns image_id, prob_b for EVERY row of fold k, not only the pair's
   (which rows an expert scores must not reveal their labels to the stack);
-* test.parquet: image_id, prob_b for the whole test set.
+* test.parquet: image_id, prob_b for the whole test set; its parquet metadata carries the
+  test fingerprint (`test_fingerprint`), which stack and override check.
 
 Both are test-time augmented (`tta.mode`, logits averaged over views, then sigmoid).
-metrics/pairs/<a-b>-f<k>.json: auc and f1 (at prob_b 0.5) of the TTA predictions on the
+plots/pairs/<a-b>-f<k>/: dvclive's directory (grocer.training.live), the per-epoch
+curves as a train item's, and metrics.json: auc and f1 (at prob_b 0.5) of the TTA predictions on the
 fold's rows of the two classes, and n, their number.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 
@@ -35,16 +36,20 @@ from grocer.dataset import load_classes, verify_fingerprint, verify_test_set
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
 from grocer.params import Params
-from grocer.stages.train import STATE_FILE, item_img_size, zoo_entry
-from grocer.training import checkpoint, distributed
+from grocer.predictions import write_expert_table
+from grocer.runtime import load as load_runtime
+from grocer.stages.train import item_img_size, zoo_entry
+from grocer.training import checkpoint, distributed, resume
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess, Split, predict
 from grocer.training.device import Precision, use_threads
+from grocer.training.live import EpochLog
 from grocer.training.loop import FitConfig, fit
 from grocer.training.metrics import binary_f1, roc_auc
-from grocer.training.models import create_model, normalization
+from grocer.training.models import create_model, eval_view, normalization
 from grocer.training.objectives import Binary
-from grocer.training.splits import cache_split, read_folds, run_key
+from grocer.training.resume import STATE_FILE, run_key
+from grocer.training.splits import cache_split, read_folds
 
 
 def pair_classes(params: Params, pair: str, classes: list[str]) -> tuple[str, str]:
@@ -80,31 +85,36 @@ def run(params: Params, pair: str, fold: int) -> None:
     val_rows, val_target = pair_rows(fold_rows, a, b, f"fold {fold}")
     train = cache_split(cache, train_rows, train_target)
     val = cache_split(cache, val_rows, val_target)
+    runtime = load_runtime()
     if distributed.needs_launch(params.train):  # the inputs are checked above, once, before torchrun starts
-        distributed.launch(["pair", "--pair", pair, "--fold", str(fold)], params.train)
+        distributed.launch(["pair", "--pair", pair, "--fold", str(fold)], params.train, runtime)
         return
 
-    world, device = distributed.join(params.train)
-    use_threads(params.train.threads)
+    world, device = distributed.join(params.train, runtime)
+    log = EpochLog(paths.pair_curves_dir(pair, fold), f"pair@{pair}-{fold}") if world.is_main else None
+    use_threads(runtime.threads)
     torch.manual_seed(params.train.seed)
     net = create_model(entry, 1, img_size).to(device)
     mean, std = normalization(net)
+    view = eval_view(net)
     prep = Preprocess(mean, std, entry.channels_last, device)
     n_pos = int(train_target.sum())
     pos_weight = (len(train_target) - n_pos) / n_pos if params.train.class_weights else 1.0
     objective = Binary(pos_weight=pos_weight, label_smoothing=params.train.label_smoothing)
-    cfg = FitConfig.from_params(params.train, params.pairs.epochs)
+    cfg = FitConfig.from_params(params.train, params.pairs.epochs, runtime)
     config = {
         "kind": "pair_expert", "pair": pair, "fold": fold, "model": params.pairs.model, "zoo": entry.model_dump(),
         "img_size": img_size, "outputs": 1, "classes": [a, b], "mean": list(mean), "std": list(std),
+        "crop_pct": view.crop_pct, "interpolation": view.interpolation,
         "aug": params.aug.model_dump(), "train": params.train.model_dump(), "epochs": params.pairs.epochs,
         "pos_weight": pos_weight, "n_train": len(train.rows), "n_val": len(val.rows),
     }
     scratch = paths.pair_scratch(pair, fold)
-    eval_transform = build_eval_transforms(img_size)
+    eval_transform = build_eval_transforms(img_size, view)
     result = fit(
-        net, objective, train, val, (build_train_transforms(params.aug, img_size), eval_transform),
+        net, objective, train, val, (build_train_transforms(params.aug, img_size, view), eval_transform),
         cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{pair}-f{fold}", world=world,
+        on_epoch=log.log if log is not None else None,
     )
     if result is None:  # a ddp worker other than rank 0: rank 0 predicts and writes the outputs
         return
@@ -112,7 +122,7 @@ def run(params: Params, pair: str, fold: int) -> None:
     precision = Precision(device, params.train.amp, sam=False)
 
     def prob_b(split: Split) -> np.ndarray:
-        logits = predict(net, split, eval_transform, prep, params.train.batch_size, params.tta.mode, precision)
+        logits = predict(net, split, eval_transform, prep, runtime.eval_batch_size, params.tta.mode, precision)
         return objective.probabilities(logits)[:, 0]
 
     oof_split = cache_split(cache, fold_rows, np.zeros(len(fold_rows), dtype=np.int64))
@@ -128,11 +138,9 @@ def run(params: Params, pair: str, fold: int) -> None:
     with atomic.together() as staged:
         tmp = staged.dir(paths.pair_item_dir(pair, fold))
         checkpoint.write_item(tmp, result, config)
-        atomic.write_frame(paths.prediction_table(tmp, "oof"),
-                           pd.DataFrame({"image_id": fold_rows["image_id"].tolist(), "prob_b": oof_prob}))
-        atomic.write_frame(paths.prediction_table(tmp, "test"),
-                           pd.DataFrame({"image_id": cache.test_ids, "prob_b": test_prob}))
-        staged.write_json(paths.pair_metrics(pair, fold), metrics)
-    shutil.rmtree(scratch, ignore_errors=True)
+        write_expert_table(paths.prediction_table(tmp, "oof"), fold_rows["image_id"].tolist(), oof_prob)
+        write_expert_table(paths.prediction_table(tmp, "test"), cache.test_ids, test_prob, cache.test_fingerprint)
+        log.end(metrics)  # last, inside: the summary is written only with the item's files
+    resume.clear(scratch)
     print(f"pair {pair}-f{fold}: auc {metrics['auc']:.4f} f1 {metrics['f1']:.4f} n {metrics['n']} "
           f"({time.perf_counter() - started:.0f}s)", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Inputs: the submitted step's OOF predictions (`source` in metrics/final.json, rows of `run.folds`), metrics/final.json
 (the chain's steps, written by `submit`), metrics/blend.json (every single model) and the
-per-epoch curves of the train items (plots/train/<model>-f<k>/<curve>.tsv).
+per-epoch curves of the train items (dvclive's files in plots/train/<model>-f<k>/).
 Writes the plot files that dvc.yaml declares (with their templates, so `dvc plots show`
 needs no flags; custom templates live in .dvc/plots/):
   plots/confusion.csv     actual,predicted (class names) per OOF row: the confusion template counts them
@@ -13,7 +13,7 @@ needs no flags; custom templates live in .dvc/plots/):
   plots/train_curves.csv  item, metric, step, value: the curves of every train item of
                           run.models x run.folds in one table (template train_curves: a panel
                           per metric, a line per item); dvc.yaml's only training-curve plot
-and, as plain cached outputs, plots/confusion.png and plots/evolution.png (matplotlib).
+and two images, declared as image plots: plots/confusion.png and plots/evolution.png (matplotlib).
 The per-group plot is `audit`'s plots/audit_groups.csv.
 """
 
@@ -31,10 +31,11 @@ from sklearn.metrics import precision_recall_fscore_support
 from grocer import atomic, paths
 from grocer.dataset import load_classes, verify_test_set
 from grocer.ensemble.metrics import confusion
-from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
+from grocer.ensemble.inputs import load_oof_rows, read_stage_predictions
 from grocer.errors import GrocerError
 from grocer.params import Params
 from grocer.stages.submit import STEP_NAMES, read_final
+from grocer.training.live import read_curves
 
 MODEL_PREFIX = "model_"  # metrics/blend.json: one section per single model
 ANNOTATE_MAX_CLASSES = 30  # beyond this the counts in the confusion PNG's cells are unreadable
@@ -65,31 +66,15 @@ def evolution_frame(final: dict, blend: dict) -> pd.DataFrame:
 
 
 def training_curves(models: list[str], folds: list[int]) -> pd.DataFrame:
-    """Every train item's curves (written by grocer.stages.train.write_curves) as one long
-    table: item, metric, step, value.
+    """Every train item's curves (dvclive's files, grocer.training.live.read_curves) as one
+    long table: item, metric, step, value.
 
     One table (not one plot per item and metric) so that `dvc plots show` draws one panel
     per metric with a line per item, whatever run.models and run.folds are.
     """
-    frames = []
-    for model in models:
-        for fold in folds:
-            root = paths.train_curves_dir(model, fold)
-            files = sorted(root.rglob("*.tsv"))
-            if not files:
-                raise GrocerError(f"{root}: no training curves for train@{model}-{fold} (has it run?)")
-            for path in files:
-                table = pd.read_csv(path, sep="\t")
-                values = [c for c in table.columns if c != "step"]
-                if "step" not in table.columns or len(values) != 1:
-                    raise GrocerError(f"{path}: expected the columns step,<metric>; has {list(table.columns)}")
-                frames.append(pd.DataFrame({
-                    "item": f"{model}-f{fold}",
-                    "metric": path.relative_to(root).with_suffix("").as_posix(),
-                    "step": table["step"],
-                    "value": table[values[0]],
-                }))
-    return pd.concat(frames, ignore_index=True)
+    frames = [read_curves(paths.train_curves_dir(model, fold), f"train@{model}-{fold}").assign(item=f"{model}-f{fold}")
+              for model in models for fold in folds]
+    return pd.concat(frames, ignore_index=True)[["item", "metric", "step", "value"]]
 
 
 def _figure(width: float, height: float) -> Figure:

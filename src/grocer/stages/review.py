@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from grocer import atomic, paths
-from grocer.dataset import load_classes, read_csv
+from grocer.dataset import load_classes, read_csv, split_rows
 from grocer.errors import GrocerError
 from grocer.params import Params
 from grocer.review.journal import DECISIONS, Event, read_journal
@@ -192,7 +192,7 @@ def run(params: Params) -> None:
     if not paths.MANIFEST.is_file():
         raise GrocerError(f"{paths.MANIFEST}: missing; run `dvc repro ingest` first")
     manifest = pd.read_parquet(paths.MANIFEST)
-    train = manifest[manifest["split"] == "train"].set_index("image_id", drop=False)
+    train = split_rows(manifest, "train").set_index("image_id", drop=False)
     classes = load_classes()
     variant = read_table(paths.clean_variant(params.clean.variant))
     clean_decisions = read_table(paths.CLEAN_DECISIONS)

@@ -30,7 +30,7 @@ from grocer.ensemble.blend import log_probs
 from grocer.ensemble.crossfit import evaluation_folds, group_folds
 from grocer.ensemble.metrics import oof_scores
 from grocer.ensemble.stack import build_features, create_meta_model, cross_fit_probs
-from grocer.ensemble_inputs import (load_model_matrix, load_oof_rows, load_pair_experts,
+from grocer.ensemble.inputs import (load_model_matrix, load_oof_rows, load_pair_experts,
                                     read_stage_predictions)
 from grocer.pairs import pair_classes
 from grocer.params import Params

@@ -30,7 +30,7 @@ from grocer import atomic, paths
 from grocer.dataset import load_classes, read_csv, verify_test_set
 from grocer.ensemble.crossfit import evaluation_folds
 from grocer.ensemble.selection import choose, cross_fitted_choice, step_score
-from grocer.ensemble_inputs import load_oof_rows, read_stage_predictions
+from grocer.ensemble.inputs import load_oof_rows, read_stage_predictions
 from grocer.errors import GrocerError
 from grocer.params import Params
 from grocer.training.metrics import accuracy, macro_f1

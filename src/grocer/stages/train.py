@@ -7,11 +7,11 @@ writes, all or nothing:
 * models/<model>/fold<k>/: best.pt, swa.pt (SWA on), final.json, config.json and
   oof.parquet (logits/probs of the final model on fold k's rows, no TTA: the infer
   stage adds TTA);
-* metrics/train/<model>-f<k>.json: val_loss, acc, macro_f1, errors, epochs,
-  best_epoch, chosen_swa (1 if SWA weights were chosen), n_train, n_val;
-* plots/train/<model>-f<k>/: per-epoch curves, one <curve>.tsv each (train/val loss and
-  accuracy, val macro-F1, learning rate); `report` draws every item's in
-  plots/train_curves.csv.
+* plots/train/<model>-f<k>/, dvclive's directory (grocer.training.live), logged epoch by
+  epoch: plots/metrics/<curve>.tsv (train/val loss and accuracy, val macro-F1, learning
+  rate; `report` draws every item's in plots/train_curves.csv) and, at the end,
+  metrics.json: val_loss, acc, macro_f1, errors, epochs, best_epoch, chosen_swa (1 if SWA
+  weights were chosen), n_train, n_val and dvclive's step.
 
 With `train.stage2`, the chosen weights are fine-tuned for stage2.epochs more at
 train.lr * stage2.lr_scale (and stage2.img_size); the item keeps the stage with the lower
@@ -28,10 +28,8 @@ uninterrupted one on the CPU.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,17 +40,17 @@ from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
 from grocer.params import Params, Stage2Params, ZooModel
 from grocer.predictions import softmax, write_predictions
-from grocer.training import checkpoint, distributed
+from grocer.runtime import load as load_runtime
+from grocer.training import checkpoint, distributed, resume
 from grocer.training.augment import build_eval_transforms, build_train_transforms
 from grocer.training.data import Preprocess
 from grocer.training.device import use_threads
+from grocer.training.live import EpochLog
 from grocer.training.loop import FitConfig, FitResult, fit
-from grocer.training.models import check_arch, create_model, normalization, takes_img_size
+from grocer.training.models import check_arch, create_model, eval_view, normalization, takes_img_size
 from grocer.training.objectives import MultiClass, balanced_class_weights
-from grocer.training.splits import cache_split, read_folds, run_key
-
-STATE_FILE = "state.pt"
-STAGE2_STATE_FILE = "stage2-state.pt"
+from grocer.training.resume import STAGE2_STATE_FILE, STATE_FILE, run_key
+from grocer.training.splits import cache_split, read_folds
 
 
 def zoo_entry(params: Params, model: str) -> ZooModel:
@@ -69,26 +67,6 @@ def item_img_size(params: Params, cache_size: int) -> int:
         raise GrocerError(f"{paths.CACHE_DIR}: images are {cache_size}px, the model needs {size}px; "
                           "run `dvc repro cache` after raising cache.img_size")
     return size
-
-
-def write_curves(directory: Path, history: list[dict[str, float]]) -> None:
-    """The per-epoch history as one TSV per curve into `directory` (the stage's staged one,
-    grocer.atomic): <directory>/<curve>.tsv (e.g. val/loss.tsv)
-    with the columns step,<last part of the curve's name>, the layout `report` reads and
-    `dvc plots show <directory>` draws. Written whole at the end, so a resumed run's curves
-    hold every epoch once.
-
-    Plain files, not dvclive: its Live() inspects the git repository even with
-    save_dvc_exp=False (it fails in one without a commit, runs `dvc init` in a git repo
-    without DVC, git-adds its files under `dvc exp run`), and this stage only needs the files.
-    """
-    curves = {"train/loss": "train_loss", "val/loss": "val_loss", "train/acc": "train_acc",
-              "val/acc": "val_acc", "val/f1": "val_f1", "lr": "lr"}
-    for curve, key in curves.items():
-        path = directory / f"{curve}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows = [f"{step}\t{float(record[key])!r}" for step, record in enumerate(history)]
-        path.write_text("\n".join([f"step\t{path.stem}", *rows]) + "\n")
 
 
 def stage2_size(params: Params, entry: ZooModel, img_size: int, cache_size: int) -> int:
@@ -136,15 +114,18 @@ def run(params: Params, model: str, fold: int) -> None:
     train_rows, val_rows = table[table["fold"] != fold], table[table["fold"] == fold]
     train = cache_split(cache, train_rows, train_rows["y"].to_numpy())
     val = cache_split(cache, val_rows, val_rows["y"].to_numpy())
+    runtime = load_runtime()
     if distributed.needs_launch(params.train):  # the inputs are checked above, once, before torchrun starts
-        distributed.launch(["train", "--model", model, "--fold", str(fold)], params.train)
+        distributed.launch(["train", "--model", model, "--fold", str(fold)], params.train, runtime)
         return
 
-    world, device = distributed.join(params.train)
-    use_threads(params.train.threads)
+    world, device = distributed.join(params.train, runtime)
+    log = EpochLog(paths.train_curves_dir(model, fold), f"train@{model}-{fold}") if world.is_main else None
+    use_threads(runtime.threads)
     torch.manual_seed(params.train.seed)
     net = create_model(entry, len(classes), img_size).to(device)
     mean, std = normalization(net)
+    view = eval_view(net)
     prep = Preprocess(mean, std, entry.channels_last, device)
     weights = balanced_class_weights(train.labels, len(classes)) if params.train.class_weights else None
     objective = MultiClass(
@@ -152,25 +133,29 @@ def run(params: Params, model: str, fold: int) -> None:
         class_weights=None if weights is None else torch.tensor(weights, dtype=torch.float32),
         label_smoothing=params.train.label_smoothing,
     )
-    cfg = FitConfig.from_params(params.train, params.train.epochs)
+    cfg = FitConfig.from_params(params.train, params.train.epochs, runtime)
     config = {
         "kind": "classifier", "model": model, "fold": fold, "zoo": entry.model_dump(), "img_size": img_size,
         "outputs": len(classes), "classes": classes, "mean": list(mean), "std": list(std),
+        "crop_pct": view.crop_pct, "interpolation": view.interpolation,
         "aug": params.aug.model_dump(), "train": params.train.model_dump(),
         "n_train": len(train.rows), "n_val": len(val.rows),
     }
     scratch = paths.train_scratch(model, fold)
     result = fit(
         net, objective, train, val,
-        (build_train_transforms(params.aug, img_size), build_eval_transforms(img_size)),
+        (build_train_transforms(params.aug, img_size, view), build_eval_transforms(img_size, view)),
         cfg, prep, scratch / STATE_FILE, run_key(config, train, val), name=f"{model}-f{fold}", world=world,
+        on_epoch=log.log if log is not None else None,
     )
     if stage2 is not None:  # every ddp process fine-tunes; the net holds the chosen stage-1 weights on rank 0
         fine = fit(
             net, objective, train, val,
-            (build_train_transforms(params.aug, size2), build_eval_transforms(size2)),
+            (build_train_transforms(params.aug, size2, view), build_eval_transforms(size2, view)),
             stage2_config(cfg, stage2), prep, scratch / STAGE2_STATE_FILE,
             run_key({**config, "stage": 2}, train, val), name=f"{model}-f{fold} stage 2", world=world,
+            # the curves go on from stage 1's epochs
+            on_epoch=(lambda history: log.log(result.history + history)) if log is not None else None,
         )
     if result is None:  # a ddp worker other than rank 0: rank 0 writes the outputs
         return
@@ -193,9 +178,8 @@ def run(params: Params, model: str, fold: int) -> None:
         logits = result.val_logits.astype(np.float32)
         write_predictions(paths.prediction_table(tmp, "oof"), val_rows["image_id"].tolist(), logits,
                           softmax(logits), classes)
-        write_curves(staged.dir(paths.train_curves_dir(model, fold)), result.history)
-        staged.write_json(paths.train_metrics(model, fold), metrics)
-    shutil.rmtree(scratch, ignore_errors=True)
+        log.end(metrics)  # last, inside: the summary is written only with the item's files
+    resume.clear(scratch)
     print(f"train {model}-f{fold}: val_loss {metrics['val_loss']:.4f} acc {metrics['acc']:.4f} "
           f"macro_f1 {metrics['macro_f1']:.4f} ({result.chosen} weights, {time.perf_counter() - started:.0f}s)",
           file=sys.stderr)

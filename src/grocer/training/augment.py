@@ -19,13 +19,20 @@ Pipelines take and return HWC uint8 arrays; conversion to float and normalisatio
 with the model's mean/std happen once per batch on the device
 (grocer.training.data.Preprocess), cheaper than per image, with a uint8 host-to-device copy.
 The 8 square symmetries match the geo8 test-time views (grocer.training.tta).
+
+Evaluation (validation, inference, the `none` profile) resizes and centre-crops as the
+model's weights were evaluated: timm's crop_pct and interpolation for the architecture
+(an EvalView, from grocer.training.models.eval_view), e.g. 0.875 bicubic for
+convnext_small.fb_in22k_ft_in1k, 1.0 bicubic (no crop) for deit3.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import albumentations as A
+import cv2
 import numpy as np
 
 from grocer.errors import GrocerError
@@ -36,8 +43,24 @@ PROFILES = ("full", "no_color", "none")
 # Every colour op a profile may contain; `no_color` contains none of them.
 COLOR_TRANSFORMS = (A.ColorJitter, A.HueSaturationValue, A.RandomBrightnessContrast)
 
-# Share of the image side kept by the evaluation centre crop (timm's crop_pct idea).
-EVAL_CROP_FRACTION = 0.9
+# timm's interpolation names -> OpenCV's (albumentations resizes with OpenCV)
+INTERPOLATIONS = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST,
+                  "lanczos": cv2.INTER_LANCZOS4, "box": cv2.INTER_AREA}
+
+
+@dataclass(frozen=True)
+class EvalView:
+    """How a model's weights expect evaluation images: timm's crop_pct and interpolation."""
+
+    crop_pct: float  # share of the resized image's shorter side kept by the centre crop
+    interpolation: str  # a key of INTERPOLATIONS
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise GrocerError(f"interpolation {self.interpolation!r} is not supported "
+                              f"(known: {', '.join(INTERPOLATIONS)})")
+        if not 0 < self.crop_pct <= 1:
+            raise GrocerError(f"crop_pct {self.crop_pct} must be in (0, 1]")
 
 
 def _geometry(aug: AugParams, img_size: int) -> list[A.BasicTransform]:
@@ -76,21 +99,23 @@ def _degradations(aug: AugParams) -> list[A.BasicTransform]:
     ]
 
 
-def build_train_transforms(aug: AugParams, img_size: int) -> A.Compose:
-    """The training pipeline of `aug` (see the module docstring), output img_size square."""
+def build_train_transforms(aug: AugParams, img_size: int, view: EvalView) -> A.Compose:
+    """The training pipeline of `aug` (see the module docstring), output img_size square;
+    `view` is the evaluation pipeline's, which profile `none` is."""
     if aug.profile == "full":
         return A.Compose([*_geometry(aug, img_size), *_colour(), *_degradations(aug)])
     if aug.profile == "no_color":
         return A.Compose([*_geometry(aug, img_size), *_degradations(aug)])
     if aug.profile == "none":
-        return build_eval_transforms(img_size)
+        return build_eval_transforms(img_size, view)
     raise GrocerError(f"aug.profile: unknown profile {aug.profile!r} (known: {', '.join(PROFILES)})")
 
 
-def build_eval_transforms(img_size: int) -> A.Compose:
-    """Resize (shorter side to img_size / EVAL_CROP_FRACTION) and centre-crop to img_size."""
+def build_eval_transforms(img_size: int, view: EvalView) -> A.Compose:
+    """Resize (shorter side to img_size / view.crop_pct, with view.interpolation) and
+    centre-crop to img_size, as timm's eval transform does."""
     return A.Compose([
-        A.SmallestMaxSize(max_size=round(img_size / EVAL_CROP_FRACTION)),
+        A.SmallestMaxSize(max_size=round(img_size / view.crop_pct), interpolation=INTERPOLATIONS[view.interpolation]),
         A.CenterCrop(height=img_size, width=img_size),
     ])
 

@@ -1,4 +1,4 @@
-"""Checkpoints: the weights of a trained item, its resume state, and loading it back.
+"""Checkpoints: the weights of a trained item and loading it back (resume state: grocer.training.resume).
 
 An item directory (train: models/<model>/fold<k>/, pair: models/pairs/<a-b>/f<k>/) holds
 `best.pt` (best-by-val-loss weights), `swa.pt` (when SWA ran), `final.json` (which
@@ -8,7 +8,6 @@ item was trained with: zoo entry, image size, classes, normalisation, recipe).
 so inference needs nothing but the item directory.
 
 Weights are plain state dicts read back with `weights_only=True` (no pickled code).
-The resume state is one file rewritten atomically after every epoch.
 """
 
 from __future__ import annotations
@@ -25,10 +24,11 @@ from torch import nn
 from grocer import atomic
 from grocer.errors import GrocerError
 from grocer.params import ZooModel
+from grocer.training.augment import EvalView
 from grocer.training.data import Preprocess
 from grocer.training.models import create_model
 
-if TYPE_CHECKING:  # loop imports this module
+if TYPE_CHECKING:  # for the annotations only
     from grocer.training.loop import FitResult
 
 BEST = "best.pt"
@@ -52,19 +52,6 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     if not Path(path).is_file():
         raise GrocerError(f"{path}: missing weights (has its train stage run?)")
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def save_state(path: Path, state: dict) -> None:
-    """The per-epoch resume state (see loop.fit); written whole or not at all."""
-    _save(path, state)
-
-
-def load_state(path: Path, key: str) -> dict | None:
-    """The resume state at `path` if it belongs to the run identified by `key`, else None."""
-    if not Path(path).is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state if state.get("key") == key else None
 
 
 def final_record(result: FitResult) -> dict:
@@ -109,6 +96,11 @@ class Trained:
     @property
     def classes(self) -> list[str]:
         return list(self.config["classes"])
+
+    @property
+    def view(self) -> EvalView:
+        """The evaluation crop and interpolation the item was validated with."""
+        return EvalView(float(self.config["crop_pct"]), str(self.config["interpolation"]))
 
 
 def load_final(item_dir: Path, device: torch.device) -> Trained:

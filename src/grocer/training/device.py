@@ -1,4 +1,4 @@
-"""Where tensors live (`train.device` auto | cuda | mps | cpu) and in which precision."""
+"""Where tensors live (the runtime setting `device`: auto | cuda | mps | cpu) and in which precision."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        raise GrocerError(f"train.device: {name!r} requested but torch sees no such device; use auto or cpu")
+        raise GrocerError(f"device: {name!r} requested but torch sees no such device; use auto or cpu")
     if name not in ("cuda", "mps", "cpu"):
-        raise GrocerError(f"train.device: unknown device {name!r} (known: auto, cuda, mps, cpu)")
+        raise GrocerError(f"device: unknown device {name!r} (known: auto, cuda, mps, cpu)")
     return torch.device(name)
 
 
 def use_threads(threads: int) -> None:
-    """torch's intra-op CPU threads for this process (`train.threads`; 0 keeps torch's default)."""
+    """torch's intra-op CPU threads for this process (the runtime setting `threads`; 0 keeps torch's default)."""
     if threads > 0:
         torch.set_num_threads(threads)
 

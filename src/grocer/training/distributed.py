@@ -29,9 +29,11 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from grocer import paths
 from grocer.errors import GrocerError
 from grocer.interrupt import PARENT_PID, die_with_parent
 from grocer.params import TrainParams
+from grocer.runtime import Runtime
 from grocer.training.device import resolve_device
 
 
@@ -61,14 +63,14 @@ def needs_launch(train: TrainParams) -> bool:
     return train.distributed == "ddp" and _torchrun_world_size() is None
 
 
-def launch(argv: list[str], train: TrainParams) -> None:
+def launch(argv: list[str], train: TrainParams, runtime: Runtime) -> None:
     """Run `grocer <argv>` under torchrun with `train.nproc` workers on this machine; wait for it.
 
     torchrun's --standalone rendezvous takes a free local port, so several items can
     run side by side. Raises GrocerError if any worker failed (its own error is above).
     """
-    _ddp_device_type(train)  # no device for the workers: say so once, before starting them
-    threads = train.threads or max(1, (os.cpu_count() or 1) // train.nproc)  # 0: share the cores
+    _ddp_device_type(train, runtime)  # no device for the workers: say so once, before starting them
+    threads = runtime.threads or max(1, (os.cpu_count() or 1) // train.nproc)  # 0: share the cores
     command = [sys.executable, "-m", "grocer.training.torchrun", "--standalone", f"--nproc-per-node={train.nproc}",
                "-m", "grocer.cli", *argv]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), PARENT_PID: str(os.getpid())}
@@ -78,19 +80,19 @@ def launch(argv: list[str], train: TrainParams) -> None:
                           "(the failing worker's error is above)")
 
 
-def _ddp_device_type(train: TrainParams) -> str:
+def _ddp_device_type(train: TrainParams, runtime: Runtime) -> str:
     """cuda (one GPU per process) or cpu: DDP has no MPS backend."""
-    name = train.device if train.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
+    name = runtime.device if runtime.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
     device = resolve_device(name)
     if device.type == "mps":
-        raise GrocerError("train.distributed: ddp runs on CUDA or the CPU, not on mps; set train.device: cpu "
-                          "or train.distributed: none")
+        raise GrocerError("train.distributed: ddp runs on CUDA or the CPU, not on mps; set device: cpu "
+                          f"in {paths.LOCAL_SETTINGS} (or GROCER_DEVICE=cpu), or train.distributed: none")
     if device.type == "cuda" and train.nproc > torch.cuda.device_count():
         raise GrocerError(f"train.nproc: {train.nproc} processes but torch sees {torch.cuda.device_count()} GPU(s)")
     return device.type
 
 
-def join(train: TrainParams) -> tuple[World, torch.device]:
+def join(train: TrainParams, runtime: Runtime) -> tuple[World, torch.device]:
     """This process's World and device; a torchrun worker joins the process group here.
 
     The group is destroyed when the process exits (rank 0 may still be writing outputs
@@ -98,12 +100,12 @@ def join(train: TrainParams) -> tuple[World, torch.device]:
     """
     world_size = _torchrun_world_size()
     if world_size is None:
-        return SINGLE, resolve_device(train.device)
+        return SINGLE, resolve_device(runtime.device)
     if train.distributed != "ddp":
         raise GrocerError(f"started by torchrun ({world_size} processes) but train.distributed is "
                           f"{train.distributed!r}: every process would train the whole item; set it to ddp")
     die_with_parent()
-    if _ddp_device_type(train) == "cuda":
+    if _ddp_device_type(train, runtime) == "cuda":
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
     else:

@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import albumentations as A
 import numpy as np
@@ -38,7 +38,8 @@ from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from grocer.params import TrainParams
-from grocer.training import checkpoint
+from grocer.runtime import Runtime
+from grocer.training import resume
 from grocer.training.data import CachedImages, Preprocess, Split, predict
 from grocer.training.device import Precision
 from grocer.training.distributed import SINGLE, World, all_sum
@@ -72,12 +73,14 @@ class FitConfig:
     swa_start: int | None  # None: no SWA
     swa_lr: float
     amp: bool
-    num_workers: int
     seed: int
+    num_workers: int  # runtime settings (grocer.runtime): they change the speed, not the run
+    eval_batch_size: int
 
     @classmethod
-    def from_params(cls, train: TrainParams, epochs: int) -> FitConfig:
-        """The `train:` recipe for a run of `epochs` (pair experts run fewer epochs than models).
+    def from_params(cls, train: TrainParams, epochs: int, runtime: Runtime) -> FitConfig:
+        """The `train:` recipe for a run of `epochs` (pair experts run fewer epochs than models)
+        on this machine's `runtime`.
 
         SWA runs only if it starts before the last epoch of this run.
         """
@@ -87,7 +90,7 @@ class FitConfig:
             warmup_epochs=train.warmup_epochs, grad_clip=train.grad_clip, sampler=train.sampler,
             mix=MixConfig(train.mixup_alpha, train.cutmix_alpha, train.mix_prob), mix_off_epochs=train.mix_off_epochs,
             sam_rho=train.sam_rho if train.sam else None, swa_start=swa, swa_lr=train.swa_lr, amp=train.amp,
-            num_workers=train.num_workers, seed=train.seed,
+            seed=train.seed, num_workers=runtime.num_workers, eval_batch_size=runtime.eval_batch_size,
         )
 
 
@@ -125,7 +128,7 @@ class EpochItems:
     Order and seeds are functions of (seed, epoch) only; call `set_epoch` before iterating
     (as with torch's DistributedSampler), so one DataLoader with persistent workers serves
     every epoch. Each item carries its own seed (see CachedImages): the batches are the
-    same whatever train.num_workers is; workers only make them faster.
+    same whatever num_workers is; workers only make them faster.
 
     With several processes (`world`), every process draws the same epoch order (shuffled
     or weighted: the weighted sampler needs no distributed variant), pads it to a multiple
@@ -206,6 +209,7 @@ def fit(
     state_key: str,
     name: str,
     world: World = SINGLE,
+    on_epoch: Callable[[list[dict[str, float]]], None] | None = None,
 ) -> FitResult | None:
     """Train `model` in place (it ends holding the chosen weights) and return what happened.
 
@@ -222,6 +226,8 @@ def fit(
         state_key: identifies the run; a state file with another key is ignored.
         name: shown on the progress bar.
         world: this process among the training processes (grocer.training.distributed).
+        on_epoch: called on rank 0 with the history after each epoch, and once with the saved
+            history when a run resumes (grocer.training.live.EpochLog.log).
     """
     train_transform, eval_transform = transforms
     device = prep.device
@@ -236,7 +242,7 @@ def fit(
     best = {"epoch": -1, "val_loss": float("inf"), "state": None}
     start_epoch = 0
 
-    state = checkpoint.load_state(state_file, state_key)
+    state = resume.load_state(state_file, state_key)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -245,36 +251,20 @@ def fit(
         if precision.scaler is not None:
             precision.scaler.load_state_dict(state["scaler"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"]
+        if on_epoch is not None and world.is_main:
+            on_epoch(history)
     # DDP copies rank 0's weights to every process here and averages gradients in backward
     net = (DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
            if world.size > 1 else model)
 
     loader, items = train_loader(dataset, cfg, world, pin_memory=device.type == "cuda")
-    steps_per_epoch = len(loader)
     for epoch in range(start_epoch, cfg.epochs):
-        torch.manual_seed(derive_seed(cfg.seed, epoch, 2, world.rank))  # dropout, drop-path: a stream per process
-        mix_rng = np.random.default_rng(derive_seed(cfg.seed, epoch, 3))  # the same mixing draws in every process
-        mixing = cfg.mix.enabled and epoch < cfg.epochs - cfg.mix_off_epochs
         items.set_epoch(epoch)
-        model.train()
-        total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
         started = time.perf_counter()
-        bar = tqdm(loader, desc=f"{name} {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not (show_progress() and world.is_main))
-        for step, (images, labels) in enumerate(bar):
-            lr = lr_at(epoch * steps_per_epoch + step, steps_per_epoch, cfg.epochs, cfg.lr, cfg.warmup_epochs,
-                       cfg.swa_start, cfg.swa_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            labels = labels.to(device)
-            x, targets = prep(images), objective.targets(labels)
-            if mixing:
-                x, targets = mix_batch(x, targets, cfg.mix, mix_rng)
-            loss, logits = _step(net, objective, optimizer, sam, precision, x, targets, cfg.grad_clip)
-            total_loss += float(loss) * len(labels)
-            correct += objective.correct(logits, labels)
-            seen += len(labels)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        total_loss, correct, seen, lr = train_one_epoch(
+            net, model, objective, optimizer, sam, precision, loader, cfg, prep, epoch, f"{name} {epoch + 1}/{cfg.epochs}",
+            world,
+        )
         train_seconds = time.perf_counter() - started
         total_loss, correct, seen = all_sum([total_loss, correct, seen], world, device)
         if not world.is_main:
@@ -282,7 +272,7 @@ def fit(
         if swa_model is not None and epoch >= cfg.swa_start:
             swa_model.update_parameters(model)
 
-        val_loss, val_scores, _ = evaluate(model, objective, val, eval_transform, prep, cfg.batch_size, precision)
+        val_loss, val_scores, _ = evaluate(model, objective, val, eval_transform, prep, cfg.eval_batch_size, precision)
         if val_loss < best["val_loss"]:
             best = {"epoch": epoch, "val_loss": val_loss, "state": _state_dict_copy(model)}
         history.append({
@@ -290,10 +280,12 @@ def fit(
             **{f"val_{k}": v for k, v in val_scores.items()}, "lr": lr,
             "train_images": float(seen), "train_seconds": train_seconds,
         })
+        if on_epoch is not None:
+            on_epoch(history)
         if show_progress():
             tqdm.write(f"{name} epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]['train_loss']:.4f} "
                        f"val_loss {val_loss:.4f} val_acc {val_scores['acc']:.4f}", file=sys.stderr)
-        checkpoint.save_state(state_file, {
+        resume.save_state(state_file, {
             "key": state_key, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "swa": swa_model.state_dict() if swa_model is not None else None,
             "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
@@ -306,6 +298,36 @@ def fit(
         loader, items = train_loader(dataset, cfg, SINGLE, pin_memory=device.type == "cuda")
     items.set_epoch(cfg.epochs)  # a seeded extra "epoch" of batches for SWA's BatchNorm statistics
     return _finish(model, objective, swa_model, loader, val, eval_transform, cfg, prep, precision, history, best)
+
+
+def train_one_epoch(
+    net: nn.Module, model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, sam: SAM | None,
+    precision: Precision, loader: DataLoader, cfg: FitConfig, prep: Preprocess, epoch: int, desc: str, world: World,
+) -> tuple[float, int, int, float]:
+    """One pass over `loader` (its items already set to `epoch`): this process's summed loss,
+    correct count and images seen, and the last learning rate. `net` is `model` or its DDP wrapper."""
+    torch.manual_seed(derive_seed(cfg.seed, epoch, 2, world.rank))  # dropout, drop-path: a stream per process
+    mix_rng = np.random.default_rng(derive_seed(cfg.seed, epoch, 3))  # the same mixing draws in every process
+    mixing = cfg.mix.enabled and epoch < cfg.epochs - cfg.mix_off_epochs
+    steps_per_epoch = len(loader)
+    model.train()
+    total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
+    bar = tqdm(loader, desc=desc, leave=False, disable=not (show_progress() and world.is_main))
+    for step, (images, labels) in enumerate(bar):
+        lr = lr_at(epoch * steps_per_epoch + step, steps_per_epoch, cfg.epochs, cfg.lr, cfg.warmup_epochs,
+                   cfg.swa_start, cfg.swa_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        labels = labels.to(prep.device)
+        x, targets = prep(images), objective.targets(labels)
+        if mixing:
+            x, targets = mix_batch(x, targets, cfg.mix, mix_rng)
+        loss, logits = _step(net, objective, optimizer, sam, precision, x, targets, cfg.grad_clip)
+        total_loss += float(loss) * len(labels)
+        correct += objective.correct(logits, labels)
+        seen += len(labels)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return total_loss, correct, seen, lr
 
 
 def _step(
@@ -341,11 +363,11 @@ def _finish(
     if swa_model is not None:
         torch.manual_seed(derive_seed(cfg.seed, cfg.epochs, 2))
         update_bn((prep(images) for images, _ in loader), swa_model)
-        swa_val_loss, _, _ = evaluate(swa_model.module, objective, val, eval_transform, prep, cfg.batch_size, precision)
+        swa_val_loss, _, _ = evaluate(swa_model.module, objective, val, eval_transform, prep, cfg.eval_batch_size, precision)
         swa_state = _state_dict_copy(swa_model.module)
     chosen = "swa" if swa_val_loss is not None and swa_val_loss < best["val_loss"] else "best"
     model.load_state_dict(swa_state if chosen == "swa" else best["state"])
-    val_loss, val_scores, val_logits = evaluate(model, objective, val, eval_transform, prep, cfg.batch_size, precision)
+    val_loss, val_scores, val_logits = evaluate(model, objective, val, eval_transform, prep, cfg.eval_batch_size, precision)
     return FitResult(
         history=history, best_epoch=best["epoch"], best_val_loss=best["val_loss"], best_state=best["state"],
         swa_val_loss=swa_val_loss, swa_state=swa_state, chosen=chosen, val_logits=val_logits,

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import timm
 import torch
+from timm.data import resolve_model_data_config
 from torch import nn
 
 from grocer.errors import GrocerError
 from grocer.params import ZooModel
+from grocer.training.augment import EvalView
 
 
 def check_arch(arch: str, where: str = "zoo") -> None:
@@ -65,6 +67,13 @@ def create_model(entry: ZooModel, num_classes: int, img_size: int) -> nn.Module:
 
 
 def normalization(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The mean/std the architecture's weights expect (timm's pretrained_cfg)."""
-    cfg = model.pretrained_cfg
-    return tuple(cfg["mean"]), tuple(cfg["std"])
+    """The mean/std the architecture's weights expect (timm's resolve_model_data_config)."""
+    cfg = resolve_model_data_config(model)
+    return tuple(map(float, cfg["mean"])), tuple(map(float, cfg["std"]))
+
+
+def eval_view(model: nn.Module) -> EvalView:
+    """The evaluation crop and interpolation of the architecture's weights (resolve_model_data_config:
+    the pretrained_cfg of `arch.tag`, known without loading the weights)."""
+    cfg = resolve_model_data_config(model)
+    return EvalView(crop_pct=float(cfg["crop_pct"]), interpolation=str(cfg["interpolation"]))

@@ -1,4 +1,4 @@
-"""The rows a train or pair item learns from and is validated on, and the run's identity.
+"""The rows a train or pair item learns from and is validated on.
 
 `folds.csv` (image_id, label, group, fold) is read once and checked against the class
 list; fold k's rows are the validation (OOF) rows of every item of fold k, the other
@@ -7,8 +7,6 @@ rows its training rows.
 
 from __future__ import annotations
 
-import hashlib
-import json
 
 import numpy as np
 import pandas as pd
@@ -36,18 +34,3 @@ def read_folds(classes: list[str], fold: int) -> pd.DataFrame:
 def cache_split(cache: ImageCache, rows: pd.DataFrame, labels: np.ndarray) -> Split:
     """The cache rows of `rows.image_id`, with `labels`."""
     return Split(cache.train, cache.train_rows(rows["image_id"].tolist()), np.asarray(labels, dtype=np.int64))
-
-
-def run_key(config: dict, *splits: Split) -> str:
-    """Identity of a run: its resolved config and the exact pixels and labels it sees.
-
-    A resume state is reused only by a run with the same key, so a state left by
-    another config, another fold assignment or re-cached images is never resumed.
-    """
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-    for split in splits:
-        digest.update(np.ascontiguousarray(split.labels).tobytes())
-        for start in range(0, len(split.rows), 256):  # chunks: never the whole array in memory
-            digest.update(np.ascontiguousarray(split.images[split.rows[start:start + 256]]).tobytes())
-        digest.update(np.ascontiguousarray(split.rows).tobytes())
-    return digest.hexdigest()

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from grocer import paths
 from grocer.dataset import load_test_fingerprint, read_csv, verify_fingerprint
 from grocer.errors import GrocerError
-from grocer.predictions import Predictions, read_predictions
+from grocer.predictions import Predictions, no_extra_ids, read_expert_table, read_predictions
 
 FINGERPRINT_KEY = "test_fingerprint"  # key of the test set's sha256 in an infer item's meta.json
 
@@ -74,15 +73,9 @@ def load_oof_rows(classes: list[str], folds: list[int]) -> OofRows:
     )
 
 
-def _no_extra(table_ids: list[str], ids: list[str], where: Path) -> None:
-    extra = set(table_ids) - set(ids)
-    if extra:
-        raise GrocerError(f"{where}: {len(extra)} row(s) not expected here, e.g. {sorted(extra)[:3]} (stale output?)")
-
-
 def exactly(predictions: Predictions, ids: list[str], where: Path) -> Predictions:
     """`predictions` in the order of `ids`; an id missing or one too many is an error."""
-    _no_extra(predictions.ids, ids, where)
+    no_extra_ids(predictions.ids, ids, where)
     return predictions.reindex(ids, str(where))
 
 
@@ -160,23 +153,12 @@ def load_model_matrix(models: list[str], folds: list[int], rows: OofRows, classe
     )
 
 
-def _read_expert(path: Path, ids: list[str]) -> np.ndarray:
-    """The expert's prob_b for `ids`, in that order; the table must cover exactly those ids."""
-    frame = pd.read_parquet(path)
-    missing_cols = [c for c in ("image_id", "prob_b") if c not in frame.columns]
-    if missing_cols:
-        raise GrocerError(f"{path}: missing column(s) {missing_cols}")
-    if frame["image_id"].duplicated().any():
-        raise GrocerError(f"{path}: duplicate image_id {frame['image_id'][frame['image_id'].duplicated()].iloc[0]!r}")
-    table_ids = frame["image_id"].astype(str)
-    _no_extra(table_ids.tolist(), ids, path)
-    position = pd.Index(table_ids).get_indexer(ids)
-    if (position < 0).any():
-        missing = [i for i, p in zip(ids, position) if p < 0]
-        raise GrocerError(f"{path}: no prediction for {len(missing)} id(s), e.g. {missing[:3]}")
-    prob_b = frame["prob_b"].to_numpy(np.float64)[position]
-    if not (np.isfinite(prob_b).all() and (prob_b >= 0).all() and (prob_b <= 1).all()):
-        raise GrocerError(f"{path}: prob_b must be probabilities in [0, 1] (found NaN or out-of-range values)")
+def _read_expert(path: Path, ids: list[str], test: bool) -> np.ndarray:
+    """The expert's prob_b for `ids` (grocer.predictions.read_expert_table); a test table must
+    have been made from ingest's test set."""
+    prob_b, test_fingerprint = read_expert_table(path, ids)
+    if test:
+        verify_fingerprint(test_fingerprint, path)
     return prob_b
 
 
@@ -203,8 +185,8 @@ def load_pair_experts(
         per_fold = []
         for k in folds:
             item = paths.pair_item_dir(pair, k)
-            oof[pair][rows.fold == k] = _read_expert(paths.prediction_table(item, "oof"), rows.fold_ids(k))
-            per_fold.append(_read_expert(paths.prediction_table(item, "test"), test_ids))
+            oof[pair][rows.fold == k] = _read_expert(paths.prediction_table(item, "oof"), rows.fold_ids(k), False)
+            per_fold.append(_read_expert(paths.prediction_table(item, "test"), test_ids, True))
         test[pair] = np.array(per_fold)
     return oof, test
 
