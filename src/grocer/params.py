@@ -4,7 +4,8 @@ An unknown key, a missing key, a wrong type or a value outside its allowed set i
 an error naming the key and what is allowed, raised before any stage does work.
 Every field here is read by some stage; dvc.yaml lists, per stage, the sections
 (or single keys) that stage reads, so `dvc exp run -S x.y=...` re-runs exactly the
-stages that depend on x.y.
+stages that depend on x.y. What each key means is said once, in params.yaml's
+comments; here are only the types and bounds.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ class Section(BaseModel):
 
 
 class DataParams(Section):
-    dir: str = Field(description="competition folder in the data contract's layout")
+    dir: str
     id_col: str
     label_col: str
-    group_col: str | None = Field(description="product-code column; null when the data has none")
+    group_col: str | None
 
 
 class SampleParams(Section):
@@ -47,8 +48,8 @@ class SampleParams(Section):
 class CleanParams(Section):
     variant: Literal["strict", "aggressive"]
     min_side: int = Field(ge=1)
-    blank_std: float = Field(ge=0, description="pixel std below which an image is blank")
-    detail_z: float = Field(gt=0, description="robust z below the class median that marks low detail")
+    blank_std: float = Field(ge=0)
+    detail_z: float = Field(gt=0)
     phash_radius: int = Field(ge=0, le=32)
     outlier_z: float = Field(gt=0)
 
@@ -89,18 +90,16 @@ class ZooModel(Section):
 
 class AugParams(Section):
     profile: Literal["full", "no_color", "none"]
-    crop_scale: float = Field(gt=0, le=1, description="smallest area share of the random resized crop; 1: no crop")
-    flips: Literal["square", "horizontal", "none"] = Field(
-        description="square: the 8 symmetries of the square; horizontal: left-right mirror only"
-    )
-    degrade_prob: float = Field(ge=0, le=1, description="chance of one blur/noise/JPEG degradation per image")
-    dropout_prob: float = Field(ge=0, le=1, description="chance of CoarseDropout holes per image")
+    crop_scale: float = Field(gt=0, le=1)
+    flips: Literal["square", "horizontal", "none"]
+    degrade_prob: float = Field(ge=0, le=1)
+    dropout_prob: float = Field(ge=0, le=1)
 
 
 class Stage2Params(Section):
-    epochs: int = Field(ge=1, description="epochs of the fine-tune after the main schedule")
-    lr_scale: float = Field(gt=0, le=1, description="its peak learning rate: train.lr times this (cosine, no warm-up)")
-    img_size: int | None = Field(ge=16, description="its resolution; null: the item's img_size")
+    epochs: int = Field(ge=1)
+    lr_scale: float = Field(gt=0, le=1)
+    img_size: int | None = Field(ge=16)
 
 
 class TrainParams(Section):
@@ -111,22 +110,22 @@ class TrainParams(Section):
     lr: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     warmup_epochs: int = Field(ge=0)
-    grad_clip: float = Field(ge=0, description="max grad norm; 0 disables clipping")
+    grad_clip: float = Field(ge=0)
     label_smoothing: float = Field(ge=0, lt=1)
     class_weights: bool
     sampler: Literal["shuffle", "weighted"]
     mixup_alpha: float = Field(ge=0)
     cutmix_alpha: float = Field(ge=0)
     mix_prob: float = Field(ge=0, le=1)
-    mix_off_epochs: int = Field(ge=0, description="no mixup/cutmix in the last N epochs")
+    mix_off_epochs: int = Field(ge=0)
     sam: bool
     sam_rho: float = Field(gt=0)
-    swa_start: int | None = Field(ge=0, description="first SWA epoch (0-based); null disables SWA")
+    swa_start: int | None = Field(ge=0)
     swa_lr: float = Field(gt=0)
     amp: bool
-    distributed: Literal["none", "ddp"] = Field(description="ddp: train and pair items run under torchrun")
-    nproc: int = Field(ge=1, description="torchrun processes per item (GPUs on CUDA) when distributed is ddp")
-    stage2: Stage2Params | None = Field(description="train items: a fine-tune from the chosen weights; null disables")
+    distributed: Literal["none", "ddp"]
+    nproc: int = Field(ge=1)
+    stage2: Stage2Params | None
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainParams:
@@ -148,8 +147,8 @@ class TtaParams(Section):
 
 class PairsParams(Section):
     # typing.List: the builtin `list` is shadowed by this field inside the class body
-    list: List[str] = Field(description="confusable class pairs, each 'classA-classB'")
-    model: str = Field(description="zoo key of the binary expert's backbone")
+    list: List[str]
+    model: str
     epochs: int = Field(ge=1)
 
     @field_validator("list")
@@ -165,7 +164,7 @@ class PairsParams(Section):
 
 class BlendParams(Section):
     calibrate_bias: bool
-    sources: list[str] = Field(description="folders under data/sources/ blended as extra members (grocer.blend_sources)")
+    sources: list[str]
 
     @field_validator("sources")
     @classmethod
@@ -185,18 +184,14 @@ class StackParams(Section):
 
 class OverrideParams(Section):
     enabled: bool
-    base: Literal["stack", "blend"] = Field(description="the predictions the pair experts correct")
-    calibrate: Literal["none", "temperature"] = Field(
-        description="temperature: scale the base's probabilities (fitted on OOF) before the margin gate")
+    base: Literal["stack", "blend"]
+    calibrate: Literal["none", "temperature"]
 
 
 class SubmitParams(Section):
-    source: Literal["auto", "blend", "stack", "override"] = Field(
-        description="the step whose predictions are submitted, audited and reported; "
-                    "override with override.enabled false is override.base passed through; "
-                    "auto: the best worst-group-aware OOF score (grocer.ensemble.selection)")
-    group_weight: float = Field(ge=0, le=1, description="auto: weight of the gap to the worst-group quantile")
-    group_quantile: float = Field(ge=0, le=1, description="auto: quantile of the per-group OOF accuracies (0: worst)")
+    source: Literal["auto", "blend", "stack", "override"]
+    group_weight: float = Field(ge=0, le=1)
+    group_quantile: float = Field(ge=0, le=1)
 
 
 class AuditParams(Section):
