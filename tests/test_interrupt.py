@@ -99,10 +99,8 @@ def pool_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project whose sample, ingest and cache have run once (on enough images for the pool)."""
     root = tmp_path_factory.mktemp("interrupt")
     write_dataset(root / "data" / "raw", classes=3, per_class=150, n_test=60, size=(192, 192))
-    params = deep_update(default_params_dict(), {"data": {"dir": "data/raw"},
-                                                 "sample": {"n_train": 300, "n_test": 60, "img_size": 64}})
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for stage in ("sample", "ingest", "cache"):
+        write_params(root, stage)
         if stage == "cache":  # the reviewed training table: every train image
             manifest = pd.read_parquet(root / "data/interim/manifest.parquet")
             prepared = root / "data/prepared/train.csv"
@@ -112,6 +110,14 @@ def pool_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def write_params(root: Path, stage: str) -> None:
+    """The sample stage generates the demo data only when data.dir is data/sample; the others read data/raw."""
+    data_dir = "data/sample" if stage == "sample" else "data/raw"
+    params = deep_update(default_params_dict(), {"data": {"dir": data_dir},
+                                                 "sample": {"n_train": 300, "n_test": 60, "img_size": 64}})
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def grocer_env() -> dict:
     return {**environment(), "PYTHONPATH": str(REPO / "src")}
 
@@ -119,6 +125,7 @@ def grocer_env() -> dict:
 @pytest.mark.parametrize("stage", ["sample", "ingest", "cache"])
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_ends_a_pool_stage_with_one_line(pool_project: Path, stage: str, signum: int, code: int):
+    write_params(pool_project, stage)
     before = digests(pool_project / "data")
     for delay in DELAYS if signum == signal.SIGINT else DELAYS[:1]:
         returncode, output, left = signal_when_pool_runs(
