@@ -141,6 +141,37 @@ def test_queued_experiments_run_in_parallel_workers(repo):
     assert "metrics/stack.json" in changed and "plots/train/tiny-f0/metrics.json" not in changed
 
 
+def test_exp_show_follows_a_running_item(repo):
+    """While `dvc exp run` trains an item, `dvc exp show` shows its step advance (metrics/running.json).
+    60 tiny epochs: a `dvc exp show` takes seconds, so the item must run for several of them."""
+    workspace, _ = repo
+    root = workspace.path
+    run = subprocess.Popen([str(BIN / "dvc"), "exp", "run", "train@tiny-0", "-S", "train.epochs=60"], cwd=root,
+                           env={**environment(), "PYTHONPATH": str(root / "src")}, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        deadline = time.monotonic() + 600
+        while run.poll() is None and time.monotonic() < deadline:
+            shown = json.loads(workspace.dvc("exp", "show", "--json").output)
+            row = next(row for row in shown if row["rev"] == "workspace")
+            # a poll can catch the workspace row mid-write, without data: the next one reads it
+            running = (((row.get("data") or {}).get("metrics") or {}).get("metrics/running.json") or {}).get("data") or {}
+            if running and (not seen or running["step"] != seen[-1]):
+                assert running["item"] == "train@tiny-0"
+                seen.append(running["step"])
+    finally:
+        if run.poll() is None:
+            run.kill()
+        output = run.communicate()[0]
+    assert run.returncode == 0, output
+    assert len(seen) >= 2 and seen == sorted(seen), seen  # the step advanced while it ran
+    assert json.loads((root / "metrics/running.json").read_text()) == {}  # and is at rest once it ended
+    # dvclive's directory is a declared out: under `dvc exp run` it git-added none of its files
+    tracked = workspace.git("ls-files", "--cached", "plots/train").split()
+    assert [path for path in tracked if not path.endswith(".gitignore")] == [], tracked
+
+
 def test_another_experiments_zoo_is_a_blend_source(repo):
     """The README's recipe: the default as one experiment, its zoo imported the DVC way
     (`dvc import . data/predictions/models --rev ...`) into a second experiment
@@ -160,33 +191,3 @@ def test_another_experiments_zoo_is_a_blend_source(repo):
     # the strict zoo trained on rows the aggressive variant removed: flagged
     assert metrics["sources"]["strict"]["optimistic"] == 1 == metrics["optimistic"]
     assert metrics["sources"]["strict"]["n_extra_oof_rows"] > 0
-
-
-def test_exp_show_follows_a_running_item(repo):
-    """While `dvc exp run` trains an item, `dvc exp show` shows its step advance (metrics/running.json).
-    60 tiny epochs: a `dvc exp show` takes seconds, so the item must run for several of them."""
-    workspace, _ = repo
-    root = workspace.path
-    run = subprocess.Popen([str(BIN / "dvc"), "exp", "run", "train@tiny-0", "-S", "train.epochs=60"], cwd=root,
-                           env={**environment(), "PYTHONPATH": str(root / "src")}, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-    seen = []
-    try:
-        deadline = time.monotonic() + 600
-        while run.poll() is None and time.monotonic() < deadline:
-            shown = json.loads(workspace.dvc("exp", "show", "--json").output)
-            row = next(row for row in shown if row["rev"] == "workspace")
-            running = row["data"]["metrics"]["metrics/running.json"].get("data", {})
-            if running and (not seen or running["step"] != seen[-1]):
-                assert running["item"] == "train@tiny-0"
-                seen.append(running["step"])
-    finally:
-        if run.poll() is None:
-            run.kill()
-        output = run.communicate()[0]
-    assert run.returncode == 0, output
-    assert len(seen) >= 2 and seen == sorted(seen), seen  # the step advanced while it ran
-    assert json.loads((root / "metrics/running.json").read_text()) == {}  # and is at rest once it ended
-    # dvclive's directory is a declared out: under `dvc exp run` it git-added none of its files
-    tracked = workspace.git("ls-files", "--cached", "plots/train").split()
-    assert [path for path in tracked if not path.endswith(".gitignore")] == [], tracked
