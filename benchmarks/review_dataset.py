@@ -7,23 +7,28 @@ Images are smooth 256 px JPEGs (low-frequency colour noise around a class colour
 (chosen at random) carry another class's label; `copies` of the images reappear as byte copies, half
 under another label (clean drops those as cross-label duplicates), half under their
 own. The simulated model gives every image its true class with probability 0.6-0.95,
-so a wrong label is usually doubted, as with a decent real model. Used by
-benchmarks/review_keystrokes.py and benchmarks/review_scale.py; not run on its own.
+so a wrong label is usually doubted, as with a decent real model. `start_server` serves a
+review app on a free port in a thread. Used by benchmarks/review_keystrokes.py and
+benchmarks/review_scale.py; not run on its own.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import uvicorn
 import yaml
 from PIL import Image
 
 from grocer import params as params_module
 from grocer import paths
 from grocer.predictions import write_predictions
+from grocer.review.server import bind
 
 REPO = Path(__file__).resolve().parents[1]
 COLOURS = [(220, 60, 40), (235, 170, 40), (90, 160, 60), (120, 70, 150), (60, 110, 200), (200, 200, 190),
@@ -108,3 +113,14 @@ def write_oof(truth: pd.DataFrame, classes: list[str], rng: np.random.Generator)
     probs[np.arange(n), true] += top
     write_predictions(paths.prediction_table(paths.BLEND_DIR, "oof"), list(truth["image_id"]), np.log(probs), probs,
                       classes)
+
+
+def start_server(app) -> tuple[uvicorn.Server, threading.Thread, int]:
+    """`app` under uvicorn on a free port of 127.0.0.1, in a daemon thread: (server, thread, port)."""
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    return server, thread, sock.getsockname()[1]

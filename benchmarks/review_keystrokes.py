@@ -26,12 +26,10 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
-import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,7 +37,7 @@ import review_dataset  # noqa: E402
 
 from grocer import params as params_module  # noqa: E402
 from grocer import paths  # noqa: E402
-from grocer.review.server import bind, create_app  # noqa: E402
+from grocer.review.server import create_app  # noqa: E402
 
 CHROMIUM = os.environ.get("GROCER_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -65,14 +63,7 @@ class Keyboard:
 
 
 def serve(mode: str, order: str):
-    app = create_app(params_module.load(), f"bench-{mode}", TOKEN, order=order, mode=mode)
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, thread, sock.getsockname()[1]
+    return review_dataset.start_server(create_app(params_module.load(), f"bench-{mode}", TOKEN, order=order, mode=mode))
 
 
 def wait_change(page: Page, selector: str, before: str) -> None:

@@ -26,11 +26,9 @@ import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import review_dataset  # noqa: E402
@@ -40,7 +38,7 @@ from grocer import paths  # noqa: E402
 from grocer.review import journal  # noqa: E402
 from grocer.review.catalog import load_catalog  # noqa: E402
 from grocer.review.replay import replay_session  # noqa: E402
-from grocer.review.server import bind, create_app  # noqa: E402
+from grocer.review.server import create_app  # noqa: E402
 
 TOKEN = "scale"
 PAGE = 40
@@ -93,16 +91,6 @@ def timed(seconds: list[float]) -> str:
     return f"n={len(ms):5d}  median {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  max {ms[-1]:6.1f} ms"
 
 
-def start_server(app):
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, thread, sock.getsockname()[1]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, default=1000)
@@ -123,7 +111,7 @@ def main() -> None:
         print(f"app start:      {time.perf_counter() - t0:.2f} s  (catalog + empty journal)")
 
         timer = Timed(app)
-        server, thread, port = start_server(timer)
+        server, thread, port = review_dataset.start_server(timer)
         client = Client(port, timer)
         times: dict[str, list[float]] = {k: [] for k in [
             "GET  /api/state", "GET  /api/next", f"GET  /api/page (size {PAGE})", "GET  /api/thumb cold",
