@@ -52,3 +52,13 @@ def test_the_cross_fitted_choice_follows_a_real_difference():
     good, bad = rng.random(300) < 0.9, rng.random(300) < 0.6
     honest = cross_fitted_choice({"bad": bad, "good": good}, None, np.arange(300) % 3, 0.0, 0.0)
     assert np.array_equal(honest, good)
+
+
+def test_the_cross_fitted_choice_weighs_the_groups_of_its_training_rows():
+    """The uneven step is more accurate, the even one better on the worst group: with weight 0.5
+    the choice on every training split is the even one, with weight 0 the uneven one."""
+    uneven = correct_per_group([1.0, 1.0, 1.0, 0.4])
+    even = correct_per_group([0.8, 0.8, 0.8, 0.8])
+    candidates, fold = {"stack": uneven, "blend": even}, np.arange(100) % 4
+    assert np.array_equal(cross_fitted_choice(candidates, GROUPS, fold, 0.5, 0.0), even)
+    assert np.array_equal(cross_fitted_choice(candidates, GROUPS, fold, 0.0, 0.0), uneven)

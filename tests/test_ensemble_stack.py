@@ -61,6 +61,38 @@ def test_a_class_missing_from_the_training_rows_keeps_its_column():
     assert (out[:, 3] == 0).all()
 
 
+def classwise_ridge(column_class, n_classes):
+    return create_meta_model(StackParams(method="classwise_ridge", **STACK), column_class, n_classes)
+
+
+def test_classwise_ridge_scores_a_class_without_the_columns_about_other_classes():
+    """Noise in the columns about class j leaves the odds between the other classes unchanged
+    (each is scored by a ridge on its own columns and the class-agnostic ones)."""
+    logits, probs, y = base_outputs(n_classes=3)
+    feats = build_features(logits, probs, ["a", "b"], {}, {})
+    before = classwise_ridge(feats.column_class, 3).fit(feats.matrix, y).predict_proba(feats.matrix)
+    rng = np.random.default_rng(5)
+    for j in range(3):
+        noisy = feats.matrix.copy()
+        about_j = feats.column_class == j
+        noisy[:, about_j] = rng.normal(0, 1, (y.size, about_j.sum()))
+        after = classwise_ridge(feats.column_class, 3).fit(noisy, y).predict_proba(noisy)
+        c, d = [k for k in range(3) if k != j]
+        np.testing.assert_allclose(after[:, c] / after[:, d], before[:, c] / before[:, d], rtol=1e-9)
+        assert not np.allclose(after[:, j], before[:, j])
+
+
+def test_classwise_ridge_uses_the_class_agnostic_columns():
+    """The label only in three class-agnostic columns (its one-hot), noise in the columns about
+    each class: every class's ridge sees the label."""
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 3, 300)
+    x = np.concatenate([rng.normal(0, 1, (300, 6)), np.eye(3)[y]], axis=1)
+    column_class = np.array([0, 0, 1, 1, 2, 2, -1, -1, -1])
+    out = cross_fit_probs(x, y, np.arange(300) % 3, lambda: classwise_ridge(column_class, 3))
+    assert accuracy(y, out.argmax(1)) > 0.95
+
+
 class SpyModel:
     """Records the rows it is trained on (column 0 carries the row id) and predicts uniformly."""
 
