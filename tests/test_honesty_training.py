@@ -14,6 +14,7 @@ import pytest
 from grocer import paths
 from grocer.imagecache import load_cache
 from grocer.stages import pair, train
+from grocer.training import runner
 from support.training_project import write_training_inputs
 from support.params import tiny_params
 
@@ -29,10 +30,10 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
-def spy_on_fit(module, monkeypatch) -> list[dict[str, list[str]]]:
+def spy_on_fit(monkeypatch) -> list[dict[str, list[str]]]:
     """Each fit's training and validation ids (and labels), recorded before the real fit runs."""
     seen = []
-    real_fit = module.fit
+    real_fit = runner.fit
 
     def fit(model, objective, train_split, val_split, *args, **kwargs):
         ids = load_cache().train_ids
@@ -41,7 +42,7 @@ def spy_on_fit(module, monkeypatch) -> list[dict[str, list[str]]]:
         seen[-1]["train_labels"] = train_split.labels.tolist()
         return real_fit(model, objective, train_split, val_split, *args, **kwargs)
 
-    monkeypatch.setattr(module, "fit", fit)
+    monkeypatch.setattr(runner, "fit", fit)
     return seen
 
 
@@ -50,7 +51,7 @@ def quick(**sections):
 
 
 def test_a_train_item_trains_on_every_other_fold_and_never_on_its_own(project, monkeypatch):
-    seen = spy_on_fit(train, monkeypatch)
+    seen = spy_on_fit(monkeypatch)
     train.run(quick(), "convnext", FOLD)
     folds = pd.read_csv(paths.FOLDS)
     own = folds[folds["fold"] == FOLD]
@@ -67,7 +68,7 @@ def test_a_train_item_trains_on_every_other_fold_and_never_on_its_own(project, m
 
 
 def test_a_pair_expert_trains_on_the_pair_rows_of_the_other_folds_only(project, monkeypatch):
-    seen = spy_on_fit(pair, monkeypatch)
+    seen = spy_on_fit(monkeypatch)
     pair.run(quick(pairs={"list": ["class0-class1"], "model": "effnet", "epochs": 1}), "class0-class1", FOLD)
     folds = pd.read_csv(paths.FOLDS)
     of_pair = folds["label"].isin(["class0", "class1"])

@@ -11,7 +11,7 @@ from grocer import paths
 from grocer.errors import GrocerError
 from grocer.imagecache import load_cache
 from grocer.stages import pair
-from grocer.training import checkpoint
+from grocer.training import checkpoint, runner
 from support.training_project import write_training_inputs
 from support.params import tiny_params
 
@@ -59,8 +59,8 @@ def test_pair_expert_outputs(project):
 
 def test_pair_loss_uses_pos_weight_only_with_class_weights(project, monkeypatch):
     seen = []
-    real_fit = pair.fit
-    monkeypatch.setattr(pair, "fit", lambda model, objective, *a, **k: seen.append(objective) or real_fit(
+    real_fit = runner.fit
+    monkeypatch.setattr(runner, "fit", lambda model, objective, *a, **k: seen.append(objective) or real_fit(
         model, objective, *a, **k))
     pair.run(tiny_params({"class_weights": False, "swa_start": None}), "class0-class1", 0)
     assert seen[-1].pos_weight == 1.0

@@ -15,7 +15,7 @@ from grocer.params import ParamsError
 from grocer.imagecache import load_cache
 from grocer.predictions import read_predictions
 from grocer.stages import train
-from grocer.training import checkpoint, resume
+from grocer.training import checkpoint, resume, runner
 from grocer.training.augment import build_eval_transforms
 from grocer.training.data import Split, predict
 from grocer.training.device import Precision
@@ -78,7 +78,7 @@ def test_train_item_outputs(project):
 def test_stage2_fine_tunes_at_its_resolution_and_keeps_the_lower_val_loss(project, better, monkeypatch):
     """train.stage2: 2 more epochs at 40 px from the chosen weights; the item keeps the stage
     whose val loss is lower, at that stage's resolution, and reloads as the kept model."""
-    real_fit = train.fit
+    real_fit = runner.fit
     stage_lrs, results, starts = [], [], []
 
     def fit_and_tilt(*args, **kwargs):
@@ -93,7 +93,7 @@ def test_stage2_fine_tunes_at_its_resolution_and_keeps_the_lower_val_loss(projec
             result.val_scores["val_loss"] = 2.0
         return result
 
-    monkeypatch.setattr(train, "fit", fit_and_tilt)
+    monkeypatch.setattr(runner, "fit", fit_and_tilt)
     train.run(tiny_params({"stage2": {"epochs": 2, "lr_scale": 0.25, "img_size": 40}}), "convnext", 0)
     assert stage_lrs == [pytest.approx(tiny_params().train.lr), pytest.approx(tiny_params().train.lr * 0.25)]
     stage1 = results[0].swa_state if results[0].chosen == "swa" else results[0].best_state
