@@ -1,8 +1,9 @@
 """Blend math: NNLS convex weights and class-bias calibration, on arrays."""
 
 import numpy as np
+import pytest
 
-from grocer.ensemble.blend import blend_probs, fit_class_bias, fit_weights, log_probs
+from grocer.ensemble.blend import BIAS_PRIOR, blend_probs, fit_class_bias, fit_weights, log_probs, one_hot
 from grocer.ensemble.metrics import log_loss
 from grocer.predictions import softmax
 from grocer.training.metrics import accuracy
@@ -61,6 +62,22 @@ def test_bias_calibration_fixes_a_biased_blend():
     assert bias[0] < bias[1:].min() - 1.5  # it learned to take the shift back
     assert accuracy(y, calibrated.argmax(1)) > accuracy(y, softmax(logits).argmax(1)) + 0.1
     assert log_loss(y, calibrated) < log_loss(y, softmax(logits))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_bias_is_the_optimum_of_the_penalised_log_loss(seed):
+    """At the fitted bias the penalised loss's gradient vanishes: mean(softmax(z + b) - Y) + prior * b / n = 0
+    (a wrong loss value beside the right gradient misleads L-BFGS's line search to another b)."""
+    rng = np.random.default_rng(seed)
+    n, n_classes = 600, 5
+    y = rng.integers(0, n_classes, n)
+    z = rng.normal(0, 1, (n, n_classes))
+    z[np.arange(n), y] += 2.0
+    z[:, 0] += 1.5
+    logits = log_probs(softmax(z))
+    bias = fit_class_bias(logits, y)
+    gradient = (softmax(logits + bias) - one_hot(y, n_classes)).mean(axis=0) + BIAS_PRIOR / n * bias
+    assert np.abs(gradient).max() < 5e-5
 
 
 def test_bias_stays_finite_for_a_class_absent_from_the_rows():
