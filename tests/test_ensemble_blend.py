@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grocer.ensemble.blend import BIAS_PRIOR, blend_probs, fit_class_bias, fit_weights, log_probs, one_hot
+from grocer.ensemble.blend import BIAS_PRIOR, PROB_FLOOR, blend_probs, fit_class_bias, fit_weights, log_probs
 from grocer.ensemble.metrics import log_loss
 from grocer.predictions import softmax
 from grocer.training.metrics import accuracy
@@ -42,6 +42,24 @@ def test_weights_are_deterministic():
     assert np.array_equal(fit_weights(probs, y), fit_weights(probs.copy(), y.copy()))
 
 
+def test_over_confident_models_weights_are_scaled_up_to_sum_to_one():
+    """Models that put all their mass on one class: NNLS's weights sum below 1 (here 0.90) and are
+    divided by their sum, not replaced by equal weights."""
+    rng = np.random.default_rng(0)
+    n, n_classes = 2000, 4
+    y = rng.integers(0, n_classes, n)
+
+    def sharp(rate):  # all mass on one class, the right one `rate` of the time
+        return np.eye(n_classes)[np.where(rng.random(n) < rate, y, (y + rng.integers(1, n_classes, n)) % n_classes)]
+
+    weights = fit_weights(np.stack([sharp(0.8), sharp(0.5)]), y)
+    np.testing.assert_allclose(weights, [0.8, 0.2], atol=0.03)
+
+
+def test_log_probs_of_a_zero_probability_is_the_floor():
+    np.testing.assert_allclose(log_probs(np.array([[1.0, 0.0]])), [[0.0, np.log(PROB_FLOOR)]])
+
+
 def test_all_zero_solution_falls_back_to_equal_weights():
     probs = np.zeros((2, 4, 3))  # no model puts mass anywhere: NNLS returns 0
     np.testing.assert_array_equal(fit_weights(probs, np.array([0, 1, 2, 0])), [0.5, 0.5])
@@ -76,7 +94,7 @@ def test_the_bias_is_the_optimum_of_the_penalised_log_loss(seed):
     z[:, 0] += 1.5
     logits = log_probs(softmax(z))
     bias = fit_class_bias(logits, y)
-    gradient = (softmax(logits + bias) - one_hot(y, n_classes)).mean(axis=0) + BIAS_PRIOR / n * bias
+    gradient = (softmax(logits + bias) - np.eye(n_classes)[y]).mean(axis=0) + BIAS_PRIOR / n * bias
     assert np.abs(gradient).max() < 5e-5
 
 
