@@ -81,3 +81,11 @@ def test_a_useless_expert_is_switched_off():
 def test_no_candidate_rows_means_no_override():
     probs = np.tile([0.1, 0.2, 0.7], (20, 1))
     assert tune_pair(probs, np.ones(20), np.zeros(20, dtype=int), 0, 1).margin == 0.0
+
+
+def test_an_expert_that_breaks_as_many_rows_as_it_fixes_is_switched_off():
+    """Six rows predicted a, half of them b: an expert that says b everywhere fixes three and breaks
+    three, a gain of 0, so the gate stays closed (the gain counts the rows made wrong too)."""
+    probs = np.tile([0.50, 0.45, 0.05], (6, 1))
+    y = np.array([0, 0, 0, 1, 1, 1])
+    assert tune_pair(probs, np.full(6, 0.9), y, 0, 1) == PairSetting(margin=0.0, threshold=0.5, gain=0)
