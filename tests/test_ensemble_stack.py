@@ -157,12 +157,38 @@ def test_several_base_folds_are_the_evaluation_folds():
     np.testing.assert_array_equal(evaluation_folds(base, np.zeros(5, int), None, 5, 0), [0, 1, 1, 0, 2])
 
 
+def test_two_base_folds_are_the_evaluation_folds():
+    folds = evaluation_folds(np.array([4, 7, 7, 4, 4, 7]), np.zeros(6, int), None, 5, 0)
+    np.testing.assert_array_equal(folds, [0, 1, 1, 0, 0, 1])
+
+
+def test_single_base_fold_without_groups_is_split_again_by_class():
+    """Each class spread evenly over the inner folds, in shuffled order, the same for the same seed."""
+    y = np.repeat([0, 1, 2], 30)
+    base = np.zeros(90, dtype=int)
+    folds = evaluation_folds(base, y, None, n_splits=3, seed=0)
+    for k in range(3):
+        np.testing.assert_array_equal(np.bincount(y[folds == k], minlength=3), [10, 10, 10])
+    assert not np.array_equal(folds[:30], np.repeat([0, 1, 2], 10))  # shuffled, not cut in order
+    np.testing.assert_array_equal(evaluation_folds(base, y, None, n_splits=3, seed=0), folds)
+    assert not np.array_equal(evaluation_folds(base, y, None, n_splits=3, seed=1), folds)
+    assert set(evaluation_folds(base, y, None, n_splits=2, seed=0)) == {0, 1}  # two is enough
+
+
+def test_a_single_base_fold_too_small_to_split_is_an_error():
+    with pytest.raises(GrocerError, match="3 OOF rows of one fold cannot be split for honest evaluation"):
+        evaluation_folds(np.zeros(3, dtype=int), np.array([0, 1, 2]), None, n_splits=5, seed=0)
+    with pytest.raises(GrocerError, match="6 OOF rows of one fold cannot be split"):
+        evaluation_folds(np.zeros(6, dtype=int), np.array([0, 1] * 3), np.array(["g"] * 6), n_splits=5, seed=0)
+
+
 def test_group_folds_hold_out_whole_groups():
     groups = np.array(list("aabbccddee"))
     folds = group_folds(groups, n_splits=3)
     assert len(set(folds)) == 3
     for g in set(groups):
         assert len(set(folds[groups == g])) == 1
+    assert set(group_folds(groups[:4], n_splits=3)) == {0, 1}  # two groups are enough
     with pytest.raises(GrocerError, match="two groups"):
         group_folds(np.array(["a"] * 4), 3)
 

@@ -41,13 +41,14 @@ def evaluation_folds(
     n_splits = min(n_splits, int(np.bincount(y).max()))
     if groups is not None:
         n_splits = min(n_splits, np.unique(groups).size)
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    else:
-        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    if n_splits < 2:
+    if n_splits < 2:  # before the splitter, which refuses n_splits=1 with a ValueError of its own
         raise GrocerError(
             f"{y.size} OOF rows of one fold cannot be split for honest evaluation (too few rows or groups)"
         )
+    if groups is not None:
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    else:
+        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     inner = np.full(y.size, -1, dtype=np.int64)
     with warnings.catch_warnings():
         # a class rarer than n_splits in one fold's rows is expected; it is spread as well as it can be
