@@ -17,7 +17,8 @@ from support import review_project
 from support.params import make_params
 from grocer import cli, paths
 from grocer.review import journal, pace, thumbs
-from grocer.review.server import MAX_BATCH, create_app
+from grocer.review.api import MAX_BATCH
+from grocer.review.server import create_app
 
 TOKEN = "grid-token"
 JOURNAL = paths.REVIEW_SESSIONS_DIR / "g1.jsonl"

@@ -22,7 +22,8 @@ from grocer.predictions import write_predictions
 from grocer.review import catalog as catalog_module
 from grocer.review import journal
 from grocer.review.replay import resolve
-from grocer.review.server import MAX_BODY, bind, create_app, default_session
+from grocer.review.api import MAX_BODY
+from grocer.review.server import bind, create_app, default_session
 from grocer.review.server import run as run_review
 
 TOKEN = "tok-EN_123"
